@@ -1,0 +1,22 @@
+//! Media primitives shared by every AeThex LIVE crate: access units with
+//! 90 kHz timestamps, H.264 and AAC codec configurations, FLV tag parsing and
+//! the FLV → access unit demuxer used by RTMP ingest and file remuxing.
+//!
+//! Pure code: no I/O, no async runtime. Everything that arrives from the
+//! network is parsed with bounds checks and reported as [`Error`], never a
+//! panic.
+
+mod aac;
+mod demux;
+mod error;
+pub mod flv;
+mod h264;
+mod time;
+mod unit;
+
+pub use aac::AacConfig;
+pub use demux::{DemuxEvent, FlvDemuxer};
+pub use error::{Error, Result};
+pub use h264::{H264Config, NalIter, nal_type};
+pub use time::Time90k;
+pub use unit::{AccessUnit, MediaInfo, TrackKind};
