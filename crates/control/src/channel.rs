@@ -1,0 +1,511 @@
+//! Channels (Mux's `live_stream`) and their stream keys.
+//!
+//! A channel is what a creator streams to: a slug for URLs, a random
+//! playback id for the HLS output, settings, and a stream key. The key is a
+//! secret shown once (by [`Db::create_channel`] and [`Db::reset_stream_key`])
+//! and stored only as its SHA-256; RTMP publish finds the channel with
+//! [`Db::channel_by_stream_key`].
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::db::Db;
+use crate::decode;
+use crate::error::{Error, Result, Violation, map_write, violation};
+use crate::ids::{new_id, now_ms};
+use crate::secret::{hash_stream_key, hashes_equal, new_playback_id, new_stream_key};
+use crate::text_enum::text_enum;
+
+text_enum! {
+    /// Trade-off between glass-to-glass latency and robustness to a poor
+    /// viewer connection.
+    pub enum LatencyMode for "latency_mode" {
+        /// Classic HLS, ~6 s segments: the most robust.
+        Standard = "standard",
+        /// LL-HLS with partial segments: a few seconds behind live.
+        Low = "low",
+    }
+}
+
+text_enum! {
+    /// Who may watch.
+    pub enum Visibility for "visibility" {
+        /// Listed in browse; anyone may watch.
+        Public = "public",
+        /// Not listed; anyone with the link may watch.
+        Unlisted = "unlisted",
+        /// Playback needs a signed URL.
+        Private = "private",
+    }
+}
+
+/// A channel as stored. Carries no key material.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Channel {
+    /// UUIDv7.
+    pub channel_id: String,
+    /// The owning user's id.
+    pub owner_user_id: String,
+    /// Lowercase, 3–40 of `[a-z0-9-]`, no leading/trailing '-'; unique.
+    pub slug: String,
+    /// 1–200 characters, no control characters.
+    pub title: String,
+    pub latency_mode: LatencyMode,
+    /// 24 random alphanumerics; unique. Names the live output:
+    /// `/hls/{playback_id}/master.m3u8`.
+    pub playback_id: String,
+    /// A disabled channel refuses publishers (checked by ingest).
+    pub enabled: bool,
+    /// Record each broadcast as a VOD. Default true.
+    pub record: bool,
+    /// Default public.
+    pub visibility: Visibility,
+    /// How long a dropped publisher may come back and continue the same live
+    /// stream, in seconds. Default 60; at most 1800.
+    pub reconnect_window_s: u32,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
+    /// Unix milliseconds; bumped by every settings change and key reset.
+    pub updated_at_ms: i64,
+}
+
+/// Input of [`Db::create_channel`]. Other settings start at their defaults
+/// (enabled, recording, public, 60 s reconnect window); change them with
+/// [`Db::update_channel`].
+#[derive(Debug, Clone)]
+pub struct NewChannel {
+    /// Must be an existing user's id.
+    pub owner_user_id: String,
+    /// Lowercased before validation.
+    pub slug: String,
+    /// Trimmed; an empty title becomes the slug.
+    pub title: String,
+    pub latency_mode: LatencyMode,
+}
+
+/// What [`Db::create_channel`] returns: the channel and its stream key, the
+/// only time (besides a reset) that the key is available.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CreatedChannel {
+    pub channel: Channel,
+    /// The plain-text stream key. Not stored; show it to the user now.
+    pub stream_key: String,
+}
+
+/// Settings changes for [`Db::update_channel`]; `None` leaves a setting as
+/// it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChannelUpdate {
+    pub title: Option<String>,
+    pub latency_mode: Option<LatencyMode>,
+    pub enabled: Option<bool>,
+    pub record: Option<bool>,
+    pub visibility: Option<Visibility>,
+    pub reconnect_window_s: Option<u32>,
+}
+
+/// Shortest slug, in characters.
+pub const SLUG_MIN_LEN: usize = 3;
+/// Longest slug, in characters.
+pub const SLUG_MAX_LEN: usize = 40;
+/// Longest title, in characters.
+pub const TITLE_MAX_CHARS: usize = 200;
+/// Longest reconnect window, in seconds (also a CHECK in the schema).
+pub const RECONNECT_WINDOW_MAX_S: u32 = 1800;
+/// Longer than any key we issue; a longer candidate is refused unhashed.
+const STREAM_KEY_MAX_LEN: usize = 256;
+
+/// Lowercases and validates a slug: 3–40 of `[a-z0-9-]`, not starting or
+/// ending with '-' (slugs appear in URLs and chat room names).
+pub fn normalize_slug(slug: &str) -> Result<String> {
+    let slug = slug.trim().to_ascii_lowercase();
+    let len = slug.chars().count();
+    if !(SLUG_MIN_LEN..=SLUG_MAX_LEN).contains(&len) {
+        return Err(Error::invalid(
+            "slug",
+            format!("must be {SLUG_MIN_LEN} to {SLUG_MAX_LEN} characters, got {len}"),
+        ));
+    }
+    if let Some(bad) = slug
+        .chars()
+        .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '-'))
+    {
+        return Err(Error::invalid(
+            "slug",
+            format!("may contain only a-z, 0-9 and '-', not {bad:?}"),
+        ));
+    }
+    if slug.starts_with('-') || slug.ends_with('-') {
+        return Err(Error::invalid("slug", "must not start or end with '-'"));
+    }
+    Ok(slug)
+}
+
+/// Trims and validates a title: 1–200 characters, no control characters.
+fn normalize_title(title: &str) -> Result<String> {
+    let title = title.trim();
+    let len = title.chars().count();
+    if len == 0 {
+        return Err(Error::invalid("title", "must not be empty"));
+    }
+    if len > TITLE_MAX_CHARS {
+        return Err(Error::invalid(
+            "title",
+            format!("must be at most {TITLE_MAX_CHARS} characters, got {len}"),
+        ));
+    }
+    if title.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "title",
+            "must not contain control characters",
+        ));
+    }
+    Ok(title.to_owned())
+}
+
+fn validate_reconnect_window(seconds: u32) -> Result<u32> {
+    if seconds > RECONNECT_WINDOW_MAX_S {
+        return Err(Error::invalid(
+            "reconnect_window_s",
+            format!("must be at most {RECONNECT_WINDOW_MAX_S} seconds"),
+        ));
+    }
+    Ok(seconds)
+}
+
+/// `SELECT` of every [`Channel`] column (then `$extra` columns) from
+/// `channel c` followed by `$tail`. Literals only, so the statement stays a
+/// `&'static str`, which is what sqlx 0.9 takes without `AssertSqlSafe`.
+macro_rules! select_channel {
+    ($tail:literal) => {
+        select_channel!("", $tail)
+    };
+    ($extra:literal, $tail:literal) => {
+        concat!(
+            "SELECT c.channel_id, c.owner_user_id, c.slug, c.title, c.latency_mode, \
+             c.playback_id, c.enabled, c.record, c.visibility, c.reconnect_window_s, \
+             c.created_at_ms, c.updated_at_ms",
+            $extra,
+            " FROM channel c ",
+            $tail
+        )
+    };
+}
+
+fn channel_from_row(row: &AnyRow) -> Result<Channel> {
+    Ok(Channel {
+        channel_id: row.try_get("channel_id")?,
+        owner_user_id: row.try_get("owner_user_id")?,
+        slug: row.try_get("slug")?,
+        title: row.try_get("title")?,
+        latency_mode: decode::text_enum(row, "channel", "latency_mode")?,
+        playback_id: row.try_get("playback_id")?,
+        enabled: decode::flag(row, "channel", "enabled")?,
+        record: decode::flag(row, "channel", "record")?,
+        visibility: decode::text_enum(row, "channel", "visibility")?,
+        reconnect_window_s: decode::int(row, "channel", "reconnect_window_s")?,
+        created_at_ms: row.try_get("created_at_ms")?,
+        updated_at_ms: row.try_get("updated_at_ms")?,
+    })
+}
+
+impl Db {
+    /// Creates a channel and its first stream key, in one transaction.
+    ///
+    /// Fails with [`Error::Invalid`] on a bad slug or title or an unknown
+    /// owner (`field` = "owner_user_id"), and [`Error::Conflict`]
+    /// (`what` = "slug") when the slug is taken.
+    pub async fn create_channel(&self, new: NewChannel) -> Result<CreatedChannel> {
+        let slug = normalize_slug(&new.slug)?;
+        let title = if new.title.trim().is_empty() {
+            slug.clone()
+        } else {
+            normalize_title(&new.title)?
+        };
+        let now = now_ms();
+        let channel = Channel {
+            channel_id: new_id(),
+            owner_user_id: new.owner_user_id,
+            slug,
+            title,
+            latency_mode: new.latency_mode,
+            playback_id: new_playback_id(),
+            enabled: true,
+            record: true,
+            visibility: Visibility::Public,
+            reconnect_window_s: 60,
+            created_at_ms: now,
+            updated_at_ms: now,
+        };
+        let stream_key = new_stream_key();
+
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO channel (channel_id, owner_user_id, slug, title, latency_mode, \
+             playback_id, enabled, record, visibility, reconnect_window_s, created_at_ms, \
+             updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&channel.channel_id)
+        .bind(&channel.owner_user_id)
+        .bind(&channel.slug)
+        .bind(&channel.title)
+        .bind(channel.latency_mode.as_str())
+        .bind(&channel.playback_id)
+        .bind(decode::flag_param(channel.enabled))
+        .bind(decode::flag_param(channel.record))
+        .bind(channel.visibility.as_str())
+        .bind(channel.reconnect_window_s as i32)
+        .bind(channel.created_at_ms)
+        .bind(channel.updated_at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match violation(&e) {
+            Some(Violation::ForeignKey) => Error::invalid("owner_user_id", "no such user"),
+            _ => map_write(e),
+        })?;
+        insert_stream_key(&mut tx, &channel.channel_id, &stream_key, now).await?;
+        tx.commit().await?;
+
+        tracing::info!(channel_id = %channel.channel_id, slug = %channel.slug, "channel created");
+        Ok(CreatedChannel {
+            channel,
+            stream_key,
+        })
+    }
+
+    /// The channel with this id, if any.
+    pub async fn channel(&self, channel_id: &str) -> Result<Option<Channel>> {
+        let row = sqlx::query(select_channel!("WHERE c.channel_id = $1"))
+            .bind(channel_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(channel_from_row).transpose()
+    }
+
+    /// The channel with this slug (compared ignoring case), if any.
+    pub async fn channel_by_slug(&self, slug: &str) -> Result<Option<Channel>> {
+        let slug = slug.trim().to_ascii_lowercase();
+        let row = sqlx::query(select_channel!("WHERE c.slug = $1"))
+            .bind(&slug)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(channel_from_row).transpose()
+    }
+
+    /// The channel with this playback id (exact match), if any.
+    pub async fn channel_by_playback_id(&self, playback_id: &str) -> Result<Option<Channel>> {
+        let row = sqlx::query(select_channel!("WHERE c.playback_id = $1"))
+            .bind(playback_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(channel_from_row).transpose()
+    }
+
+    /// The channel a stream key belongs to, if the key is current.
+    ///
+    /// The key is hashed, the hash looked up through its unique index, and
+    /// the stored hash then compared with the computed one in constant time.
+    /// Whether the channel is enabled is the caller's (ingest's) decision:
+    /// a disabled channel is still returned.
+    pub async fn channel_by_stream_key(&self, stream_key: &str) -> Result<Option<Channel>> {
+        if stream_key.is_empty() || stream_key.len() > STREAM_KEY_MAX_LEN {
+            return Ok(None);
+        }
+        let key_hash = hash_stream_key(stream_key);
+        let row = sqlx::query(select_channel!(
+            ", k.key_hash",
+            "JOIN stream_key k ON k.channel_id = c.channel_id WHERE k.key_hash = $1"
+        ))
+        .bind(&key_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        // The index lookup already matched on equality; comparing again in
+        // constant time means that even a database comparing more loosely
+        // than bytes (a collation, a prefix index) cannot admit a wrong key,
+        // and this code never branches early on a partial match.
+        let stored: String = row.try_get("key_hash")?;
+        if !hashes_equal(&stored, &key_hash) {
+            return Ok(None);
+        }
+        channel_from_row(&row).map(Some)
+    }
+
+    /// Replaces the channel's stream key(s) with a fresh one and returns it.
+    /// The old key stops working when this returns (one transaction).
+    /// [`Error::NotFound`] if there is no such channel.
+    pub async fn reset_stream_key(&self, channel_id: &str) -> Result<String> {
+        let now = now_ms();
+        let stream_key = new_stream_key();
+        let mut tx = self.pool.begin().await?;
+        // Write first: on SQLite a transaction that starts with a read and
+        // then writes can fail with SQLITE_BUSY without waiting.
+        let updated = sqlx::query("UPDATE channel SET updated_at_ms = $1 WHERE channel_id = $2")
+            .bind(now)
+            .bind(channel_id)
+            .execute(&mut *tx)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "channel" });
+        }
+        sqlx::query("DELETE FROM stream_key WHERE channel_id = $1")
+            .bind(channel_id)
+            .execute(&mut *tx)
+            .await?;
+        insert_stream_key(&mut tx, channel_id, &stream_key, now).await?;
+        tx.commit().await?;
+        tracing::info!(%channel_id, "stream key reset");
+        Ok(stream_key)
+    }
+
+    /// Every channel, oldest first.
+    pub async fn list_channels(&self) -> Result<Vec<Channel>> {
+        let rows = sqlx::query(select_channel!("ORDER BY c.created_at_ms, c.channel_id"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(channel_from_row).collect()
+    }
+
+    /// The channels one user owns, oldest first.
+    pub async fn list_channels_by_owner(&self, owner_user_id: &str) -> Result<Vec<Channel>> {
+        let rows = sqlx::query(select_channel!(
+            "WHERE c.owner_user_id = $1 ORDER BY c.created_at_ms, c.channel_id"
+        ))
+        .bind(owner_user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(channel_from_row).collect()
+    }
+
+    /// Changes a channel's settings and returns it as updated.
+    /// [`Error::NotFound`] if there is no such channel, [`Error::Invalid`]
+    /// on a bad title or reconnect window.
+    pub async fn update_channel(&self, channel_id: &str, update: ChannelUpdate) -> Result<Channel> {
+        let title = update.title.as_deref().map(normalize_title).transpose()?;
+        let reconnect_window_s = update
+            .reconnect_window_s
+            .map(validate_reconnect_window)
+            .transpose()?;
+        // COALESCE($n, column): a NULL parameter keeps the current value.
+        let updated = sqlx::query(
+            "UPDATE channel SET title = COALESCE($1, title), \
+             latency_mode = COALESCE($2, latency_mode), enabled = COALESCE($3, enabled), \
+             record = COALESCE($4, record), visibility = COALESCE($5, visibility), \
+             reconnect_window_s = COALESCE($6, reconnect_window_s), updated_at_ms = $7 \
+             WHERE channel_id = $8",
+        )
+        .bind(title)
+        .bind(update.latency_mode.map(|m| m.as_str()))
+        .bind(update.enabled.map(decode::flag_param))
+        .bind(update.record.map(decode::flag_param))
+        .bind(update.visibility.map(|v| v.as_str()))
+        .bind(reconnect_window_s.map(|s| s as i32))
+        .bind(now_ms())
+        .bind(channel_id)
+        .execute(&self.pool)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "channel" });
+        }
+        self.channel(channel_id)
+            .await?
+            .ok_or(Error::NotFound { what: "channel" })
+    }
+}
+
+async fn insert_stream_key(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    channel_id: &str,
+    stream_key: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO stream_key (stream_key_id, channel_id, key_hash, created_at_ms) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(new_id())
+    .bind(channel_id)
+    .bind(hash_stream_key(stream_key))
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_write)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slug_rules() {
+        assert_eq!(normalize_slug("My-Channel").unwrap(), "my-channel");
+        assert_eq!(normalize_slug("abc").unwrap(), "abc");
+        assert_eq!(normalize_slug(&"a".repeat(40)).unwrap(), "a".repeat(40));
+        for (bad, why) in [
+            ("ab", "3 to 40"),
+            (&*"a".repeat(41), "3 to 40"),
+            ("my_channel", "'_'"),
+            ("my channel", "' '"),
+            ("-abc", "start or end"),
+            ("abc-", "start or end"),
+            ("chaîne", "'î'"),
+        ] {
+            match normalize_slug(bad) {
+                Err(Error::Invalid { field, message }) => {
+                    assert_eq!(field, "slug");
+                    assert!(message.contains(why), "{bad:?}: {message}");
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn title_rules() {
+        assert_eq!(normalize_title("  Hello  ").unwrap(), "Hello");
+        assert!(normalize_title(&"é".repeat(200)).is_ok());
+        for bad in ["", "   ", "a\nb", &"x".repeat(201)] {
+            assert!(
+                matches!(
+                    normalize_title(bad),
+                    Err(Error::Invalid { field: "title", .. })
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod db_tests {
+    use crate::testutil::{self, each_backend};
+
+    #[tokio::test]
+    async fn stream_key_is_stored_only_as_its_sha256() {
+        each_backend(async |db| {
+            let (channel, key) = testutil::channel(&db, "hashed").await;
+            let stored: Vec<String> =
+                sqlx::query_scalar("SELECT key_hash FROM stream_key WHERE channel_id = $1")
+                    .bind(&channel.channel_id)
+                    .fetch_all(&db.pool)
+                    .await
+                    .unwrap();
+            assert_eq!(stored, [crate::secret::hash_stream_key(&key)]);
+            assert!(!stored[0].contains(&key));
+
+            // A reset leaves exactly one key.
+            let new_key = db.reset_stream_key(&channel.channel_id).await.unwrap();
+            let stored: Vec<String> =
+                sqlx::query_scalar("SELECT key_hash FROM stream_key WHERE channel_id = $1")
+                    .bind(&channel.channel_id)
+                    .fetch_all(&db.pool)
+                    .await
+                    .unwrap();
+            assert_eq!(stored, [crate::secret::hash_stream_key(&new_key)]);
+        })
+        .await;
+    }
+}

@@ -1,0 +1,215 @@
+//! VODs: the recording of one live stream (DESIGN.md "Domain":
+//! `recording → ready`, or `failed`). The segments are the live stream's own;
+//! this row tracks the state and the totals the VOD playlist needs.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::db::Db;
+use crate::decode;
+use crate::error::{Error, Result, map_write};
+use crate::ids::{new_id, now_ms};
+use crate::text_enum::text_enum;
+
+text_enum! {
+    /// Where a recording is in its life.
+    pub enum VodStatus for "status" {
+        /// The broadcast is still being recorded.
+        Recording = "recording",
+        /// Finished: `/vod/{vod_id}/master.m3u8` serves it with ENDLIST.
+        Ready = "ready",
+        /// The recording could not be completed.
+        Failed = "failed",
+    }
+}
+
+/// A recording.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Vod {
+    /// UUIDv7.
+    pub vod_id: String,
+    /// The broadcast recorded; one VOD per live stream.
+    pub live_stream_id: String,
+    pub channel_id: String,
+    pub status: VodStatus,
+    /// The channel's title when recording started.
+    pub title: String,
+    /// Total media duration, in milliseconds; 0 until ready.
+    pub duration_ms: i64,
+    /// Number of media segments; 0 until ready.
+    pub segment_count: u32,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
+    /// When it became ready, unix milliseconds.
+    pub ready_at_ms: Option<i64>,
+}
+
+/// `SELECT` of every [`Vod`] column followed by `$tail` (a literal).
+macro_rules! select_vod {
+    ($tail:literal) => {
+        concat!(
+            "SELECT vod_id, live_stream_id, channel_id, status, title, duration_ms, \
+             segment_count, created_at_ms, ready_at_ms FROM vod ",
+            $tail
+        )
+    };
+}
+
+fn vod_from_row(row: &AnyRow) -> Result<Vod> {
+    Ok(Vod {
+        vod_id: row.try_get("vod_id")?,
+        live_stream_id: row.try_get("live_stream_id")?,
+        channel_id: row.try_get("channel_id")?,
+        status: decode::text_enum(row, "vod", "status")?,
+        title: row.try_get("title")?,
+        duration_ms: row.try_get("duration_ms")?,
+        segment_count: decode::int(row, "vod", "segment_count")?,
+        created_at_ms: row.try_get("created_at_ms")?,
+        ready_at_ms: row.try_get("ready_at_ms")?,
+    })
+}
+
+impl Db {
+    /// Starts the recording of a live stream: a VOD in `recording`, titled
+    /// after its channel. [`Error::NotFound`] if there is no such live
+    /// stream, [`Error::Conflict`] (`what` = "recording") if it already has
+    /// a VOD.
+    pub async fn create_vod(&self, live_stream_id: &str) -> Result<Vod> {
+        let vod_id = new_id();
+        // One statement reads the channel and inserts, so the title and
+        // channel come from the same snapshot as the existence check.
+        let inserted = sqlx::query(
+            "INSERT INTO vod (vod_id, live_stream_id, channel_id, status, title, created_at_ms) \
+             SELECT $1, ls.live_stream_id, ls.channel_id, 'recording', c.title, $2 \
+             FROM live_stream ls JOIN channel c ON c.channel_id = ls.channel_id \
+             WHERE ls.live_stream_id = $3",
+        )
+        .bind(&vod_id)
+        .bind(now_ms())
+        .bind(live_stream_id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write)?;
+        if inserted.rows_affected() == 0 {
+            return Err(Error::NotFound {
+                what: "live stream",
+            });
+        }
+        tracing::info!(%vod_id, %live_stream_id, "vod recording");
+        self.vod(&vod_id)
+            .await?
+            .ok_or(Error::NotFound { what: "vod" })
+    }
+
+    /// Marks a recording `ready` with its totals and returns it.
+    /// Idempotent for a VOD already ready (the first totals stay).
+    /// [`Error::InvalidTransition`] if it failed, [`Error::NotFound`] if
+    /// there is no such VOD, [`Error::Invalid`] on a negative duration.
+    pub async fn finish_vod(
+        &self,
+        vod_id: &str,
+        duration_ms: i64,
+        segment_count: u32,
+    ) -> Result<Vod> {
+        if duration_ms < 0 {
+            return Err(Error::invalid("duration_ms", "must not be negative"));
+        }
+        // The column is a 32-bit INTEGER on PostgreSQL.
+        let segment_count = i32::try_from(segment_count)
+            .map_err(|_| Error::invalid("segment_count", "must be below 2^31"))?;
+        sqlx::query(
+            "UPDATE vod SET status = 'ready', duration_ms = $1, segment_count = $2, \
+             ready_at_ms = $3 WHERE vod_id = $4 AND status = 'recording'",
+        )
+        .bind(duration_ms)
+        .bind(segment_count)
+        .bind(now_ms())
+        .bind(vod_id)
+        .execute(&self.pool)
+        .await?;
+        let vod = self
+            .vod(vod_id)
+            .await?
+            .ok_or(Error::NotFound { what: "vod" })?;
+        match vod.status {
+            VodStatus::Ready => {
+                tracing::info!(%vod_id, duration_ms, segment_count, "vod ready");
+                Ok(vod)
+            }
+            other => Err(Error::InvalidTransition {
+                what: "vod",
+                id: vod_id.to_owned(),
+                from: other.as_str(),
+                to: VodStatus::Ready.as_str(),
+            }),
+        }
+    }
+
+    /// Marks a recording `failed` and returns it. Idempotent for a VOD
+    /// already failed. [`Error::InvalidTransition`] if it is ready,
+    /// [`Error::NotFound`] if there is no such VOD.
+    pub async fn fail_vod(&self, vod_id: &str) -> Result<Vod> {
+        sqlx::query("UPDATE vod SET status = 'failed' WHERE vod_id = $1 AND status = 'recording'")
+            .bind(vod_id)
+            .execute(&self.pool)
+            .await?;
+        let vod = self
+            .vod(vod_id)
+            .await?
+            .ok_or(Error::NotFound { what: "vod" })?;
+        match vod.status {
+            VodStatus::Failed => {
+                tracing::warn!(%vod_id, "vod failed");
+                Ok(vod)
+            }
+            other => Err(Error::InvalidTransition {
+                what: "vod",
+                id: vod_id.to_owned(),
+                from: other.as_str(),
+                to: VodStatus::Failed.as_str(),
+            }),
+        }
+    }
+
+    /// The VOD with this id, if any.
+    pub async fn vod(&self, vod_id: &str) -> Result<Option<Vod>> {
+        let row = sqlx::query(select_vod!("WHERE vod_id = $1"))
+            .bind(vod_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(vod_from_row).transpose()
+    }
+
+    /// The recording of a live stream, if it was recorded.
+    pub async fn vod_by_live_stream(&self, live_stream_id: &str) -> Result<Option<Vod>> {
+        let row = sqlx::query(select_vod!("WHERE live_stream_id = $1"))
+            .bind(live_stream_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(vod_from_row).transpose()
+    }
+
+    /// A channel's VODs in every status, newest first.
+    pub async fn list_vods(&self, channel_id: &str) -> Result<Vec<Vod>> {
+        let rows = sqlx::query(select_vod!(
+            "WHERE channel_id = $1 ORDER BY created_at_ms DESC, vod_id DESC"
+        ))
+        .bind(channel_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(vod_from_row).collect()
+    }
+
+    /// VODs still `recording` whose broadcast has ended: recordings a
+    /// previous run could not finalize (crash recovery completes them).
+    pub async fn unfinished_vods_of_ended_streams(&self) -> Result<Vec<Vod>> {
+        let rows = sqlx::query(select_vod!(
+            "WHERE status = 'recording' AND live_stream_id IN \
+             (SELECT live_stream_id FROM live_stream WHERE status = 'ended') \
+             ORDER BY created_at_ms, vod_id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(vod_from_row).collect()
+    }
+}

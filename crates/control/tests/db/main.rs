@@ -1,0 +1,11 @@
+//! Database tests of the `control` crate. Every test runs on a fresh SQLite
+//! file and a fresh PostgreSQL database (see `control::testutil`).
+//!
+//! One test binary with a module per resource: each test binary links all
+//! of sqlx, so fewer binaries build faster.
+
+mod channels;
+mod live_streams;
+mod segments;
+mod users;
+mod vods;
