@@ -1,0 +1,94 @@
+//! Ingest settings (the `[rtmp]` section of `aethex.toml`).
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// RTMP ingest settings. Every field has a default; see `config/aethex.toml`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Address the RTMP server listens on (env `AETHEX_RTMP_ADDR`). The
+    /// binary binds it; this crate only reads the setting.
+    pub listen: SocketAddr,
+    /// The URL creators put in OBS's "Server" field (env
+    /// `AETHEX_RTMP_PUBLIC_URL`). Empty: `rtmp://localhost:{port}/{app}`.
+    pub public_url: String,
+    /// The RTMP application publishers connect to (`rtmp://HOST/{app}`).
+    pub app: String,
+    /// Seconds a new connection may take to complete the RTMP handshake and
+    /// ask to publish before it is closed.
+    pub handshake_timeout_s: u64,
+    /// Seconds without any data from a publisher before it is considered gone.
+    pub idle_timeout_s: u64,
+    /// Outbound RTMP chunk size in bytes.
+    pub chunk_size: u32,
+    /// Media events buffered between a connection and its live stream before
+    /// reading from the socket pauses (backpressure).
+    pub queue_depth: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 1935)),
+            public_url: String::new(),
+            app: "live".to_string(),
+            handshake_timeout_s: 10,
+            idle_timeout_s: 10,
+            chunk_size: 4096,
+            queue_depth: 1024,
+        }
+    }
+}
+
+impl IngestConfig {
+    /// Checks values a TOML file or environment could get wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.app.trim_matches('/').is_empty() {
+            return Err("rtmp.app must not be empty".into());
+        }
+        if !(1..=3600).contains(&self.handshake_timeout_s) {
+            return Err(format!(
+                "rtmp.handshake_timeout_s must be between 1 and 3600, not {}",
+                self.handshake_timeout_s
+            ));
+        }
+        if !(1..=3600).contains(&self.idle_timeout_s) {
+            return Err(format!(
+                "rtmp.idle_timeout_s must be between 1 and 3600, not {}",
+                self.idle_timeout_s
+            ));
+        }
+        // RTMP allows 1..2^31-1; tiny chunks waste CPU, huge ones memory.
+        if !(128..=65536).contains(&self.chunk_size) {
+            return Err(format!(
+                "rtmp.chunk_size must be between 128 and 65536, not {}",
+                self.chunk_size
+            ));
+        }
+        if !(1..=100_000).contains(&self.queue_depth) {
+            return Err(format!(
+                "rtmp.queue_depth must be between 1 and 100000, not {}",
+                self.queue_depth
+            ));
+        }
+        Ok(())
+    }
+
+    /// `public_url` without a trailing slash, or the default derived from
+    /// the listen port and app.
+    pub fn effective_public_url(&self) -> String {
+        if self.public_url.is_empty() {
+            let port = self.listen.port();
+            let app = self.app.trim_matches('/');
+            if port == 1935 {
+                format!("rtmp://localhost/{app}")
+            } else {
+                format!("rtmp://localhost:{port}/{app}")
+            }
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
+}

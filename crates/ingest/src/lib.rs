@@ -1,0 +1,20 @@
+//! RTMP ingest: creators' encoders (OBS, ffmpeg, GStreamer) publish here.
+//!
+//! The protocol core ([`Connection`]) is sans-IO: bytes in, bytes to send and
+//! [`Event`]s out. [`serve`] is the thin tokio adapter that owns sockets,
+//! timeouts and the per-connection tracing span, and asks a
+//! [`PublishHandler`] whether a stream key may publish.
+//!
+//! Refusals are always logged with the reason (unknown app, unknown stream
+//! key, channel disabled, already live, unsupported codec, protocol error) and
+//! only ever close the connection they concern.
+
+mod config;
+mod connection;
+mod error;
+mod server;
+
+pub use config::IngestConfig;
+pub use connection::{Connection, Event};
+pub use error::{Error, Result};
+pub use server::{PublishGrant, PublishHandler, PublishRequest, Refusal, serve};

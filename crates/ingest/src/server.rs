@@ -1,0 +1,284 @@
+//! The tokio adapter: accepts TCP connections, drives one [`Connection`] per
+//! socket, and asks a [`PublishHandler`] whether a stream key may publish.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use av::DemuxEvent;
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, timeout_at};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::{Connection, Error, Event, IngestConfig};
+
+/// A client's request to publish.
+#[derive(Clone)]
+pub struct PublishRequest {
+    /// Process-unique connection number, as in the connection's log span.
+    pub conn_id: u64,
+    pub peer: SocketAddr,
+    /// The stream key exactly as sent. A secret: never log it.
+    pub stream_key: String,
+}
+
+impl std::fmt::Debug for PublishRequest {
+    /// Never prints the stream key: it is a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublishRequest")
+            .field("conn_id", &self.conn_id)
+            .field("peer", &self.peer)
+            .field("stream_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Why a publish was refused. The `Display` text goes to the log and, as the
+/// status description, to the encoder.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("unknown stream key")]
+    UnknownKey,
+    #[error("channel {0:?} is disabled")]
+    Disabled(String),
+    #[error("channel {0:?} is already live (another publisher is using this stream key)")]
+    Busy(String),
+    #[error("server error: {0}")]
+    Internal(String),
+}
+
+impl Refusal {
+    /// The RTMP `NetStream.Publish.*` status code sent to the client.
+    fn status_code(&self) -> &'static str {
+        match self {
+            Refusal::UnknownKey => "NetStream.Publish.BadName",
+            Refusal::Busy(_) => "NetStream.Publish.BadName",
+            Refusal::Disabled(_) => "NetStream.Publish.Rejected",
+            Refusal::Internal(_) => "NetStream.Publish.Failed",
+        }
+    }
+
+    /// A short machine-readable reason for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Refusal::UnknownKey => "bad_key",
+            Refusal::Disabled(_) => "disabled",
+            Refusal::Busy(_) => "busy",
+            Refusal::Internal(_) => "internal",
+        }
+    }
+}
+
+/// Permission to publish: where the media goes.
+pub struct PublishGrant {
+    /// What to call the stream in logs (a channel slug; never the key).
+    pub label: String,
+    /// Receives the stream's codec configurations and access units. The live
+    /// stream ends when this sender is dropped (the publisher left); if the
+    /// receiver is dropped, the publisher is disconnected.
+    pub sink: mpsc::Sender<DemuxEvent>,
+}
+
+/// Decides who may publish. Implemented by the binary over the control plane
+/// and the live-stream registry.
+pub trait PublishHandler: Send + Sync + 'static {
+    fn publish(
+        &self,
+        request: PublishRequest,
+    ) -> impl Future<Output = Result<PublishGrant, Refusal>> + Send;
+}
+
+/// Accepts RTMP connections on `listener` until `shutdown` turns true; then
+/// stops accepting and closes every connection (which ends their streams),
+/// and returns once all connection tasks have finished.
+pub async fn serve<H: PublishHandler>(
+    listener: TcpListener,
+    config: IngestConfig,
+    handler: Arc<H>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+    let config = Arc::new(config);
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.wait_for(|s| *s) => break,
+            // Reap finished connection tasks so the set stays small.
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+        };
+        let (socket, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                warn!(error = %e, "RTMP accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let conn_id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+        let span = info_span!("rtmp", conn = conn_id, %peer);
+        let config = config.clone();
+        let handler = handler.clone();
+        let mut shutdown = shutdown.clone();
+        tasks.spawn(
+            async move {
+                debug!("connection opened");
+                let outcome = tokio::select! {
+                    o = handle(socket, peer, conn_id, &config, &*handler) => o,
+                    _ = shutdown.wait_for(|s| *s) => Ok(Closed::Shutdown),
+                };
+                match outcome {
+                    Ok(Closed::Eof) => info!("connection closed by peer"),
+                    Ok(Closed::Finished) => info!("publisher finished its stream"),
+                    Ok(Closed::Refused) => {}
+                    Ok(Closed::SinkGone) => info!("live stream closed; publisher disconnected"),
+                    Ok(Closed::Shutdown) => info!("server shutting down; publisher disconnected"),
+                    Err(e) => warn!(error = %e, "closing RTMP connection: {e}"),
+                }
+            }
+            .instrument(span),
+        );
+    }
+    drop(listener);
+    while tasks.join_next().await.is_some() {}
+}
+
+enum Closed {
+    Eof,
+    Finished,
+    Refused,
+    SinkGone,
+    Shutdown,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ConnError {
+    #[error(transparent)]
+    Protocol(#[from] Error),
+    #[error("socket error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("timed out {0}")]
+    Timeout(&'static str),
+    #[error("refusing stream: {0}")]
+    Unsupported(Error),
+}
+
+async fn handle<H: PublishHandler>(
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    conn_id: u64,
+    config: &IngestConfig,
+    handler: &H,
+) -> Result<Closed, ConnError> {
+    let _ = socket.set_nodelay(true);
+    let mut conn = Connection::new(config);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut sink: Option<mpsc::Sender<DemuxEvent>> = None;
+    let handshake_deadline = Instant::now() + Duration::from_secs(config.handshake_timeout_s);
+    let idle = Duration::from_secs(config.idle_timeout_s);
+
+    loop {
+        let deadline = if conn.is_publishing() {
+            Instant::now() + idle
+        } else {
+            handshake_deadline
+        };
+        buf.clear();
+        buf.reserve(64 * 1024);
+        let n = tokio::select! {
+            r = timeout_at(deadline, socket.read_buf(&mut buf)) => match r {
+                Ok(r) => r?,
+                Err(_) if conn.is_publishing() => return Err(ConnError::Timeout("waiting for media from the publisher")),
+                Err(_) => return Err(ConnError::Timeout("before the client asked to publish")),
+            },
+            _ = sink_closed(&sink) => return Ok(Closed::SinkGone),
+        };
+        if n == 0 {
+            return Ok(Closed::Eof);
+        }
+        let pushed = conn.push(&buf[..n]);
+        write_out(&mut socket, &mut conn, deadline).await?;
+        match pushed {
+            Ok(()) => {}
+            // Nothing queued before a protocol error is acted on: a publish
+            // request followed by garbage must not start a broadcast.
+            Err(
+                e @ Error::Media(
+                    av::Error::UnsupportedAudioCodec(_) | av::Error::UnsupportedVideoCodec(_),
+                ),
+            ) => return Err(ConnError::Unsupported(e)),
+            Err(e) => return Err(e.into()),
+        }
+
+        while let Some(event) = conn.poll_event() {
+            match event {
+                Event::PublishRequested {
+                    request_id,
+                    stream_key,
+                } => {
+                    let request = PublishRequest {
+                        conn_id,
+                        peer,
+                        stream_key,
+                    };
+                    match handler.publish(request).await {
+                        Ok(grant) => {
+                            conn.accept_publish(request_id)?;
+                            write_out(&mut socket, &mut conn, deadline).await?;
+                            info!(channel = %grant.label, "publish accepted");
+                            sink = Some(grant.sink);
+                        }
+                        Err(refusal) => {
+                            warn!(reason = refusal.kind(), "publish refused: {refusal}");
+                            conn.reject_publish(
+                                request_id,
+                                refusal.status_code(),
+                                &refusal.to_string(),
+                            )?;
+                            write_out(&mut socket, &mut conn, deadline).await?;
+                            let _ = timeout_at(deadline, socket.shutdown()).await;
+                            return Ok(Closed::Refused);
+                        }
+                    }
+                }
+                Event::Media(media) => {
+                    if let Some(tx) = &sink
+                        && tx.send(media).await.is_err()
+                    {
+                        return Ok(Closed::SinkGone);
+                    }
+                }
+                Event::PublishFinished => return Ok(Closed::Finished),
+            }
+        }
+    }
+}
+
+/// Resolves when the live stream dropped its receiver; never if there is none.
+async fn sink_closed(sink: &Option<mpsc::Sender<DemuxEvent>>) {
+    match sink {
+        Some(tx) => tx.closed().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes what the connection has to send, within the same deadline as
+/// reads: a peer that stops reading cannot hold the connection open.
+async fn write_out(
+    socket: &mut TcpStream,
+    conn: &mut Connection,
+    deadline: Instant,
+) -> Result<(), ConnError> {
+    for chunk in conn.take_outbound() {
+        timeout_at(deadline, socket.write_all(&chunk))
+            .await
+            .map_err(|_| ConnError::Timeout("writing to a client that does not read"))??;
+    }
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! The object key layout. Every object the server writes is named here, so
+//! the layout is documented in one place (and in `docs/architecture.md`):
+//!
+//! ```text
+//! live/{live_stream_id}/master.m3u8              master playlist of the live broadcast
+//! live/{live_stream_id}/{rendition}/index.m3u8   live media playlist: the sliding window;
+//!                                                + EXT-X-ENDLIST when the broadcast ends
+//! live/{live_stream_id}/vod-master.m3u8          master playlist of the recording
+//! live/{live_stream_id}/{rendition}/vod.m3u8     the recording: every segment, ENDLIST
+//!                                                (written when the broadcast ends)
+//! live/{live_stream_id}/{rendition}/{seq}.ts     MPEG-TS media segment
+//! ```
+//!
+//! Playlists refer to segments and renditions by relative URI, so a bucket or
+//! CDN can serve a broadcast without the origin. The live and the recording
+//! playlists are separate objects because a live playlist may only grow at
+//! its end (RFC 8216bis §6.2.1): players following it must not see earlier
+//! segments reappear when the broadcast ends.
+
+/// Prefix of every object of one broadcast.
+pub fn live_stream_prefix(live_stream_id: &str) -> String {
+    format!("live/{live_stream_id}")
+}
+
+pub fn master_playlist(live_stream_id: &str) -> String {
+    format!("live/{live_stream_id}/master.m3u8")
+}
+
+pub fn media_playlist(live_stream_id: &str, rendition: &str) -> String {
+    format!("live/{live_stream_id}/{rendition}/{MEDIA_PLAYLIST}")
+}
+
+/// File name of a live media playlist.
+pub const MEDIA_PLAYLIST: &str = "index.m3u8";
+/// File name of a recording's media playlist.
+pub const VOD_PLAYLIST: &str = "vod.m3u8";
+
+pub fn vod_master_playlist(live_stream_id: &str) -> String {
+    format!("live/{live_stream_id}/vod-master.m3u8")
+}
+
+pub fn vod_media_playlist(live_stream_id: &str, rendition: &str) -> String {
+    format!("live/{live_stream_id}/{rendition}/{VOD_PLAYLIST}")
+}
+
+/// A segment object; `file_name` is the URI the media playlist uses for it
+/// (see [`segment_file_name`]).
+pub fn segment(live_stream_id: &str, rendition: &str, file_name: &str) -> String {
+    format!("live/{live_stream_id}/{rendition}/{file_name}")
+}
+
+/// The file name (and playlist URI) of media segment `sequence`.
+pub fn segment_file_name(sequence: u64, extension: &str) -> String {
+    format!("{sequence}.{extension}")
+}
+
+/// True if `name` is a plausible object file name from a URL path: one
+/// non-empty component of safe characters. The HLS origin checks request path
+/// segments with this before turning them into keys.
+pub fn is_safe_component(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout() {
+        assert_eq!(master_playlist("ls1"), "live/ls1/master.m3u8");
+        assert_eq!(
+            media_playlist("ls1", "source"),
+            "live/ls1/source/index.m3u8"
+        );
+        assert_eq!(
+            segment("ls1", "source", &segment_file_name(7, "ts")),
+            "live/ls1/source/7.ts"
+        );
+    }
+
+    #[test]
+    fn safe_components() {
+        assert!(is_safe_component("12.ts"));
+        assert!(is_safe_component("source"));
+        assert!(!is_safe_component(".."));
+        assert!(!is_safe_component("a/b"));
+        assert!(!is_safe_component("%2e%2e"));
+        assert!(!is_safe_component(""));
+    }
+}
