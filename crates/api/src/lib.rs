@@ -1,0 +1,58 @@
+//! HTTP for AeThex LIVE: the HLS origin (`/hls`, `/vod`) and `/healthz`.
+//!
+//! One module per resource exporting a `router()`; one HTTP-shaped
+//! [`ApiError`] whose responses are `{"error":{"code","message"}}` JSON and
+//! which logs server errors with the request id instead of echoing them.
+
+mod config;
+mod error;
+mod health;
+mod hls;
+mod state;
+
+use axum::Router;
+use http::header::{HeaderName, HeaderValue};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use config::HttpConfig;
+pub use error::ApiError;
+pub use state::AppState;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::router())
+        .merge(hls::router())
+        .fallback(|| async { ApiError::not_found("not_found", "no such resource") })
+        .with_state(state)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
+                let id = req
+                    .headers()
+                    .get(&REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// `Cache-Control` values used by the origin.
+pub(crate) mod cache {
+    use super::HeaderValue;
+    /// Live playlists change every segment.
+    pub const LIVE_PLAYLIST: HeaderValue = HeaderValue::from_static("no-cache");
+    /// The channel's master after a broadcast ended: it changes when the
+    /// channel goes live again.
+    pub const ENDED_PLAYLIST: HeaderValue = HeaderValue::from_static("public, max-age=10");
+    /// Playlists of an ended broadcast and of recordings never change.
+    pub const VOD_PLAYLIST: HeaderValue = HeaderValue::from_static("public, max-age=3600");
+    /// Segments are immutable once written.
+    pub const SEGMENT: HeaderValue =
+        HeaderValue::from_static("public, max-age=31536000, immutable");
+}

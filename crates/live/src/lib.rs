@@ -1,0 +1,24 @@
+//! Live streams: one actor per broadcast.
+//!
+//! [`Live::start`] opens a broadcast for a channel (a `live_stream` row, a
+//! VOD row when the channel records) and returns the sender ingest pushes
+//! [`av::DemuxEvent`]s into. The actor packages them into segments, stores
+//! each segment, then lists it in the playlists (never the other way round),
+//! and publishes the playlists to the HLS origin through the [`Registry`].
+//! When the sender is dropped (the publisher left) the actor closes the last
+//! segment, writes the final playlists with `EXT-X-ENDLIST`, ends the live
+//! stream and marks its VOD ready. [`Live::recover`] finishes what a killed
+//! process left behind.
+
+mod config;
+mod error;
+mod recover;
+mod registry;
+mod render;
+mod session;
+
+pub use config::LiveConfig;
+pub use error::{Error, Result};
+pub use registry::{Playlists, Registry, SessionView};
+pub use render::SOURCE_RENDITION;
+pub use session::Live;

@@ -1,0 +1,112 @@
+//! Crash recovery: broadcasts a previous process left unfinished.
+//!
+//! A killed process leaves live streams that never ended and VODs still
+//! `recording`. Their segments are known from the segment index, which lists
+//! only segments the store confirmed, so the finished playlists can be
+//! rebuilt exactly: in order, ending with EXT-X-ENDLIST.
+
+use av::Time90k;
+use control::LiveStream;
+use packager::{BandwidthMeter, MediaPlaylist, SegmentEntry};
+use storage::keys;
+use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::render::{SOURCE_RENDITION, store_final_playlists};
+use crate::session::{Inner, TS_EXTENSION};
+use crate::{Live, Result};
+
+impl Live {
+    /// Finalizes broadcasts that a previous process left unfinished (killed
+    /// or crashed): their playlists are rebuilt from the segment index, the
+    /// live streams end and their VODs become ready. One broadcast's failure
+    /// does not stop the others. Returns how many were finalized.
+    ///
+    /// Run at startup, before accepting publishers. With several ingest
+    /// nodes on one PostgreSQL database this would also end other nodes'
+    /// broadcasts; ownership of live streams by node comes with scale-out.
+    pub async fn recover(&self) -> Result<usize> {
+        let inner = &self.inner;
+        let mut broadcasts: Vec<LiveStream> = inner.db.unfinished_live_streams().await?;
+        for vod in inner.db.unfinished_vods_of_ended_streams().await? {
+            if let Some(ls) = inner.db.live_stream(&vod.live_stream_id).await? {
+                broadcasts.push(ls);
+            }
+        }
+        let mut recovered = 0;
+        for ls in broadcasts {
+            if inner.registry.get(&ls.channel_id).is_some() {
+                continue;
+            }
+            let span = info_span!("recover", live_stream = %ls.live_stream_id);
+            match recover_one(inner, &ls).instrument(span.clone()).await {
+                Ok(segments) => {
+                    info!(parent: &span, segments, "finalized a broadcast left unfinished by a previous run");
+                    recovered += 1;
+                }
+                Err(e) => {
+                    error!(parent: &span, error = %e, "could not finalize a broadcast left by a previous run")
+                }
+            }
+        }
+        Ok(recovered)
+    }
+}
+
+async fn recover_one(inner: &Inner, ls: &LiveStream) -> Result<usize> {
+    let id = &ls.live_stream_id;
+    let segments = inner.db.segments(id, SOURCE_RENDITION).await?;
+    let target = Time90k::from_secs_f64(inner.config.segment_duration_s);
+    let mut playlist = MediaPlaylist::new(target);
+    let mut bandwidth = BandwidthMeter::default();
+    for s in &segments {
+        let duration = Time90k(s.duration_90k);
+        let entry = SegmentEntry {
+            sequence: s.sequence as u64,
+            duration,
+            uri: keys::segment_file_name(s.sequence as u64, TS_EXTENSION),
+            discontinuity: s.discontinuity,
+        };
+        if let Err(e) = playlist.push(entry) {
+            // A gap in the index (a row that was never written): what is
+            // listed must be playable in order, so the recording ends here.
+            warn!(error = %e, "segment index is not contiguous; the recording ends at the gap");
+            break;
+        }
+        bandwidth.record(s.size_bytes as usize, duration);
+    }
+    playlist.end();
+    let stored = if playlist.segments().len() > 0 {
+        store_final_playlists(
+            &inner.store,
+            inner.config.store_attempts,
+            id,
+            &playlist,
+            inner.config.playlist_window_segments,
+            &ls.ingest,
+            &bandwidth,
+        )
+        .await
+        .map(|()| true)
+    } else {
+        Ok(false)
+    };
+    // End the live stream whatever happened, so the channel can go live again.
+    inner.db.end_live_stream(id, "server restarted").await?;
+    let stored = stored?;
+    if let Some(vod) = inner.db.vod_by_live_stream(id).await? {
+        let count = playlist.segments().len();
+        if stored {
+            inner
+                .db
+                .finish_vod(
+                    &vod.vod_id,
+                    playlist.total_duration().as_millis(),
+                    u32::try_from(count).unwrap_or(u32::MAX),
+                )
+                .await?;
+        } else {
+            inner.db.fail_vod(&vod.vod_id).await?;
+        }
+    }
+    Ok(playlist.segments().len())
+}
