@@ -1,0 +1,131 @@
+//! Command-line interface.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// AeThex LIVE: a self-hosted live-streaming server.
+///
+/// Creators publish RTMP (OBS: Server rtmp://HOST/live, Stream Key from
+/// `aethex channel create`); viewers play HLS at
+/// http://HOST:8080/hls/PLAYBACK_ID/master.m3u8.
+///
+/// Every command reads the same configuration: built-in defaults, then the
+/// TOML file given by --config (or AETHEX_CONFIG), then AETHEX_* environment
+/// variables (AETHEX_DATA_DIR, AETHEX_DATABASE_URL, AETHEX_STORAGE_URL,
+/// AETHEX_HTTP_ADDR, AETHEX_RTMP_ADDR, AETHEX_HTTP_PUBLIC_URL,
+/// AETHEX_RTMP_PUBLIC_URL). Logs go to stderr, filtered by AETHEX_LOG
+/// (e.g. AETHEX_LOG=debug or AETHEX_LOG=ingest=debug,info).
+#[derive(Debug, Parser)]
+#[command(name = "aethex", version, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (TOML; see config/aethex.toml for every option).
+    #[arg(long, global = true, env = "AETHEX_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Readable lines (colored on a terminal).
+    Human,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: RTMP ingest, HLS origin and HTTP API.
+    Serve,
+    /// Apply database migrations and exit (serve does this at start too).
+    Migrate,
+    /// Manage user accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage channels (what creators stream to).
+    #[command(subcommand)]
+    Channel(ChannelCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user account.
+    Create(UserCreate),
+}
+
+#[derive(Debug, Args)]
+pub struct UserCreate {
+    /// Login name: 3-32 characters of a-z, 0-9, '_' and '-' (case-insensitive).
+    #[arg(long)]
+    pub username: String,
+    /// Password (at least 8 characters). Prefer AETHEX_USER_PASSWORD to keep
+    /// it out of shell history.
+    #[arg(long, env = "AETHEX_USER_PASSWORD", hide_env_values = true)]
+    pub password: String,
+    /// Email address (optional).
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Role: admin (everything), creator (own channels), viewer.
+    #[arg(long, value_enum, default_value_t = Role::Creator)]
+    pub role: Role,
+    /// Print the created user as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    Admin,
+    Creator,
+    Viewer,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ChannelCommand {
+    /// Create a channel and print its stream key (shown only this once).
+    Create(ChannelCreate),
+    /// Replace a channel's stream key and print the new one (the old key
+    /// stops working immediately).
+    ResetKey(ChannelResetKey),
+}
+
+#[derive(Debug, Args)]
+pub struct ChannelCreate {
+    /// Username of the channel's owner.
+    #[arg(long)]
+    pub owner: String,
+    /// URL name of the channel: 3-40 characters of a-z, 0-9 and '-'.
+    #[arg(long)]
+    pub slug: String,
+    /// Display title (defaults to the slug).
+    #[arg(long)]
+    pub title: Option<String>,
+    /// Latency mode: standard (2 s segments) or low (LL-HLS parts).
+    #[arg(long, value_enum, default_value_t = Latency::Standard)]
+    pub latency: Latency,
+    /// Print {"channel_id","stream_key","playback_id","rtmp_url","hls_url"} as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ChannelResetKey {
+    /// Slug of the channel.
+    #[arg(long)]
+    pub slug: String,
+    /// Print {"channel_id","stream_key"} as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Latency {
+    Standard,
+    Low,
+}

@@ -1,0 +1,160 @@
+//! Dispatch of the CLI commands other than `serve`'s internals.
+
+use anyhow::{Context, anyhow};
+use control::{Db, LatencyMode, NewChannel, NewUser};
+use serde_json::json;
+
+use crate::cli::{ChannelCommand, Cli, Command, Latency, Role, UserCommand};
+use crate::config::{Config, Resolved};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let resolved = Config::load(cli.config.as_deref())?.resolve()?;
+    match cli.command {
+        Command::Serve => crate::serve::run(resolved).await,
+        Command::Migrate => {
+            let db = open_db(&resolved).await?;
+            db.close().await;
+            println!(
+                "database is up to date ({})",
+                redact(&resolved.database_url)
+            );
+            Ok(())
+        }
+        Command::User(UserCommand::Create(args)) => {
+            let db = open_db(&resolved).await?;
+            let user = db
+                .create_user(NewUser {
+                    username: args.username,
+                    email: args.email,
+                    password: args.password,
+                    role: match args.role {
+                        Role::Admin => control::Role::Admin,
+                        Role::Creator => control::Role::Creator,
+                        Role::Viewer => control::Role::Viewer,
+                    },
+                })
+                .await
+                .context("cannot create user")?;
+            db.close().await;
+            if args.json {
+                println!(
+                    "{}",
+                    json!({"user_id": user.user_id, "username": user.username, "role": user.role.as_str()})
+                );
+            } else {
+                println!("created {} user {:?}", user.role.as_str(), user.username);
+            }
+            Ok(())
+        }
+        Command::Channel(ChannelCommand::Create(args)) => {
+            let db = open_db(&resolved).await?;
+            let owner = db
+                .user_by_username(&args.owner)
+                .await?
+                .ok_or_else(|| {
+                    anyhow!(
+                        "no user named {:?}; create one first with `aethex user create --username {} --password ...`",
+                        args.owner,
+                        args.owner
+                    )
+                })?;
+            let created = db
+                .create_channel(NewChannel {
+                    owner_user_id: owner.user_id,
+                    title: args.title.unwrap_or_else(|| args.slug.clone()),
+                    slug: args.slug,
+                    latency_mode: match args.latency {
+                        Latency::Standard => LatencyMode::Standard,
+                        Latency::Low => LatencyMode::Low,
+                    },
+                })
+                .await
+                .context("cannot create channel")?;
+            db.close().await;
+            let config = &resolved.config;
+            let rtmp_url = config.rtmp.effective_public_url();
+            let hls_url = format!(
+                "{}/hls/{}/master.m3u8",
+                config.http.effective_public_url(),
+                created.channel.playback_id
+            );
+            if args.json {
+                println!(
+                    "{}",
+                    json!({
+                        "channel_id": created.channel.channel_id,
+                        "stream_key": created.stream_key,
+                        "playback_id": created.channel.playback_id,
+                        "rtmp_url": rtmp_url,
+                        "hls_url": hls_url,
+                    })
+                );
+            } else {
+                println!("Channel {:?} created.", created.channel.slug);
+                println!();
+                println!("OBS → Settings → Stream → Service: Custom...");
+                println!("  Server:     {rtmp_url}");
+                println!(
+                    "  Stream Key: {}   (shown only now; `aethex channel reset-key` makes a new one)",
+                    created.stream_key
+                );
+                println!();
+                println!("Playback (HLS): {hls_url}");
+            }
+            Ok(())
+        }
+        Command::Channel(ChannelCommand::ResetKey(args)) => {
+            let db = open_db(&resolved).await?;
+            let channel = db
+                .channel_by_slug(&args.slug)
+                .await?
+                .ok_or_else(|| anyhow!("no channel with slug {:?}", args.slug))?;
+            let key = db.reset_stream_key(&channel.channel_id).await?;
+            db.close().await;
+            if args.json {
+                println!(
+                    "{}",
+                    json!({"channel_id": channel.channel_id, "stream_key": key})
+                );
+            } else {
+                println!("New stream key for {:?}: {key}", channel.slug);
+                println!("The previous key no longer works.");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Connects and applies pending migrations.
+pub async fn open_db(resolved: &Resolved) -> anyhow::Result<Db> {
+    let db = Db::connect(&resolved.database_url)
+        .await
+        .with_context(|| format!("cannot open database {}", redact(&resolved.database_url)))?;
+    db.migrate()
+        .await
+        .context("cannot apply database migrations")?;
+    Ok(db)
+}
+
+/// A URL with any password replaced, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(super::redact("sqlite:///x/y.db"), "sqlite:///x/y.db");
+    }
+}

@@ -1,0 +1,35 @@
+//! `aethex`: the AeThex LIVE server and its command-line tools.
+//!
+//! The only crate that reads files and environment variables for
+//! configuration, installs the tracing subscriber, and uses `anyhow`.
+
+mod cli;
+mod commands;
+mod config;
+mod logging;
+mod publish;
+mod serve;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    logging::init(&cli);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

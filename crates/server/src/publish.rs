@@ -1,0 +1,40 @@
+//! Who may publish: stream keys checked against the control plane, then a
+//! live session started for the channel.
+
+use control::Db;
+use ingest::{PublishGrant, PublishHandler, PublishRequest, Refusal};
+use live::Live;
+use tracing::error;
+
+pub struct Publisher {
+    pub db: Db,
+    pub live: Live,
+    pub queue_depth: usize,
+}
+
+impl PublishHandler for Publisher {
+    async fn publish(&self, request: PublishRequest) -> Result<PublishGrant, Refusal> {
+        let channel = match self.db.channel_by_stream_key(&request.stream_key).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Err(Refusal::UnknownKey),
+            Err(e) => {
+                error!(error = %e, "stream key lookup failed");
+                return Err(Refusal::Internal("database unavailable".into()));
+            }
+        };
+        if !channel.enabled {
+            return Err(Refusal::Disabled(channel.slug));
+        }
+        match self.live.start(&channel, self.queue_depth).await {
+            Ok((sink, _live_stream_id)) => Ok(PublishGrant {
+                label: channel.slug,
+                sink,
+            }),
+            Err(live::Error::Busy(slug)) => Err(Refusal::Busy(slug)),
+            Err(e) => {
+                error!(error = %e, channel = %channel.slug, "could not start the live stream");
+                Err(Refusal::Internal("could not start the stream".into()))
+            }
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! `aethex serve`: wires control, storage, live sessions, RTMP ingest and
+//! HTTP together, and shuts them down in order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use live::Live;
+use storage::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::commands::{open_db, redact};
+use crate::config::Resolved;
+use crate::publish::Publisher;
+
+/// How long shutdown waits for broadcasts to write their last segment and
+/// playlists.
+const FINALIZE_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
+    let config = &resolved.config;
+    let db = open_db(&resolved).await?;
+    let store = Store::open(&resolved.storage_url).context("cannot open storage")?;
+    let live = Live::new(db.clone(), store.clone(), config.hls.clone());
+    match live.recover().await {
+        Ok(0) => {}
+        Ok(n) => info!(
+            count = n,
+            "finalized broadcasts left unfinished by the previous run"
+        ),
+        Err(e) => warn!(error = %e, "could not finalize broadcasts left by the previous run"),
+    }
+
+    let rtmp = TcpListener::bind(config.rtmp.listen)
+        .await
+        .with_context(|| format!("cannot listen for RTMP on {}", config.rtmp.listen))?;
+    let http = TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", config.http.listen))?;
+    info!(
+        rtmp = %rtmp.local_addr()?,
+        http = %http.local_addr()?,
+        database = %redact(&resolved.database_url),
+        storage = %store.url(),
+        obs_server = %config.rtmp.effective_public_url(),
+        "AeThex LIVE is up"
+    );
+
+    // Two stages: publishers first (their broadcasts finish and write their
+    // final playlists), then HTTP, so viewers can still fetch those.
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (http_shutdown_tx, http_shutdown_rx) = watch::channel(false);
+    let publisher = Arc::new(Publisher {
+        db: db.clone(),
+        live: live.clone(),
+        queue_depth: config.rtmp.queue_depth,
+    });
+    let ingest_task = tokio::spawn(ingest::serve(
+        rtmp,
+        config.rtmp.clone(),
+        publisher,
+        shutdown_rx.clone(),
+    ));
+    let app = api::router(api::AppState {
+        db: db.clone(),
+        store,
+        live: live.clone(),
+    });
+    let mut http_shutdown = http_shutdown_rx;
+    let mut http_task = tokio::spawn(async move {
+        axum::serve(http, app)
+            .with_graceful_shutdown(async move {
+                let _ = http_shutdown.wait_for(|s| *s).await;
+            })
+            .await
+    });
+
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        r = &mut http_task => {
+            // The HTTP server only returns early on a fatal error: still
+            // finish the broadcasts before reporting it.
+            live.begin_shutdown();
+            let _ = shutdown_tx.send(true);
+            let _ = ingest_task.await;
+            live.wait_finished(FINALIZE_TIMEOUT).await;
+            r.context("HTTP server task failed")?.context("HTTP server failed")?;
+            return Ok(());
+        }
+    }
+    info!(
+        "shutting down: disconnecting publishers and finishing their broadcasts \
+         (a second Ctrl-C exits at once)"
+    );
+    live.begin_shutdown();
+    let _ = shutdown_tx.send(true);
+    let finish = async {
+        let _ = ingest_task.await;
+        if !live.wait_finished(FINALIZE_TIMEOUT).await {
+            warn!("some broadcasts did not finish in time; the next start finalizes them");
+        }
+    };
+    tokio::select! {
+        _ = finish => {}
+        _ = shutdown_signal() => {
+            warn!("second signal: exiting now; the next start finalizes unfinished broadcasts");
+            return Ok(());
+        }
+    }
+    let _ = http_shutdown_tx.send(true);
+    if tokio::time::timeout(Duration::from_secs(5), http_task)
+        .await
+        .is_err()
+    {
+        warn!("HTTP connections still open after 5 s; closing");
+    }
+    db.close().await;
+    info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    warn!(error = %e, "cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

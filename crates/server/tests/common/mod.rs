@@ -1,0 +1,507 @@
+//! Harness for end-to-end tests: the real `aethex` binary on random loopback
+//! ports with a temporary data directory, real ffmpeg/GStreamer publishers,
+//! and ffprobe checks. Every wait is bounded.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use control::testutil::TestDb;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_aethex");
+
+/// `media/NAME`, which must exist: `scripts/make-fixtures` generates it.
+pub fn fixture(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../media")
+        .join(name);
+    assert!(
+        path.is_file(),
+        "missing test media {}: run scripts/make-fixtures (scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released for the server).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
+}
+
+/// Which database the server under test uses.
+pub enum Database {
+    /// The embedded default: SQLite in the data directory.
+    Sqlite,
+    /// A fresh PostgreSQL database (dropped after the test).
+    Postgres(TestDb),
+}
+
+impl Database {
+    /// PostgreSQL if `AETHEX_TEST_PG_URL` is set (required under scripts/test).
+    pub async fn postgres() -> Option<Database> {
+        TestDb::postgres().await.map(Database::Postgres)
+    }
+}
+
+/// A running `aethex serve`.
+pub struct Server {
+    child: Option<Child>,
+    pub data_dir: tempfile::TempDir,
+    pub http_port: u16,
+    pub rtmp_port: u16,
+    pub log_path: PathBuf,
+    env: Vec<(String, String)>,
+    _db: Database,
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ChannelInfo {
+    pub channel_id: String,
+    pub stream_key: String,
+    pub playback_id: String,
+    pub rtmp_url: String,
+    pub hls_url: String,
+}
+
+impl Server {
+    /// Starts the server on the built-in defaults and waits until
+    /// `/healthz` answers (≤ 30 s).
+    pub async fn start(db: Database) -> Server {
+        Self::start_with_config(db, "").await
+    }
+
+    /// Starts the server with a configuration file holding `config_toml`
+    /// (addresses and data directory still come from the environment).
+    pub async fn start_with_config(db: Database, config_toml: &str) -> Server {
+        let data_dir = tempfile::tempdir().expect("tempdir");
+        let http_port = free_port();
+        let rtmp_port = free_port();
+        let mut env = vec![
+            (
+                "AETHEX_DATA_DIR".to_string(),
+                data_dir.path().display().to_string(),
+            ),
+            (
+                "AETHEX_HTTP_ADDR".to_string(),
+                format!("127.0.0.1:{http_port}"),
+            ),
+            (
+                "AETHEX_RTMP_ADDR".to_string(),
+                format!("127.0.0.1:{rtmp_port}"),
+            ),
+            (
+                "AETHEX_HTTP_PUBLIC_URL".to_string(),
+                format!("http://127.0.0.1:{http_port}"),
+            ),
+            (
+                "AETHEX_RTMP_PUBLIC_URL".to_string(),
+                format!("rtmp://127.0.0.1:{rtmp_port}/live"),
+            ),
+            ("AETHEX_LOG".to_string(), "info".to_string()),
+        ];
+        if let Database::Postgres(test_db) = &db {
+            env.push(("AETHEX_DATABASE_URL".to_string(), test_db.url().to_string()));
+        }
+        let config_path = data_dir.path().join("aethex.toml");
+        std::fs::write(&config_path, config_toml).expect("write config");
+        env.push((
+            "AETHEX_CONFIG".to_string(),
+            config_path.display().to_string(),
+        ));
+        let log_path = data_dir.path().join("server.log");
+        let mut server = Server {
+            child: None,
+            data_dir,
+            http_port,
+            rtmp_port,
+            log_path,
+            env,
+            _db: db,
+        };
+        server.spawn();
+        server.wait_healthy().await;
+        server
+    }
+
+    /// A command for the binary with exactly our `AETHEX_*` variables (none
+    /// inherited from the developer's shell).
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(BIN);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("AETHEX_") {
+                cmd.env_remove(key);
+            }
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("log file");
+        let child = self
+            .command()
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn aethex serve");
+        self.child = Some(child);
+    }
+
+    async fn wait_healthy(&self) {
+        let url = self.url("/healthz");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = reqwest::get(&url).await
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server not healthy after 30 s; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The database URL the server uses.
+    pub fn database_url(&self) -> String {
+        match &self._db {
+            Database::Postgres(db) => db.url().to_string(),
+            Database::Sqlite => format!("sqlite://{}/aethex.db", self.data_dir.path().display()),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.http_port)
+    }
+
+    pub fn rtmp_url(&self, key: &str) -> String {
+        format!("rtmp://127.0.0.1:{}/live/{key}", self.rtmp_port)
+    }
+
+    /// The server's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Runs an `aethex` command with the server's environment.
+    pub fn aethex(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("run aethex")
+    }
+
+    /// Creates a user and a channel through the CLI.
+    pub fn create_channel(&self, slug: &str) -> ChannelInfo {
+        let out = self.aethex(&[
+            "user",
+            "create",
+            "--username",
+            slug,
+            "--password",
+            "correct horse battery",
+            "--json",
+        ]);
+        assert!(
+            out.status.success(),
+            "user create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = self.aethex(&[
+            "channel", "create", "--owner", slug, "--slug", slug, "--json",
+        ]);
+        assert!(
+            out.status.success(),
+            "channel create: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("channel create --json output")
+    }
+
+    /// Sends SIGTERM and waits (≤ 40 s) for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        wait_child(&mut child, Duration::from_secs(40)).expect("server did not exit after SIGTERM")
+    }
+
+    /// Kills the server with SIGKILL (a crash) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same ports, data and database.
+    pub async fn restart(&mut self) {
+        assert!(self.child.is_none(), "stop or kill first");
+        self.spawn();
+        self.wait_healthy().await;
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("---- server log ----\n{}", self.log());
+        }
+    }
+}
+
+/// Waits for a child process to exit, at most `timeout`.
+pub fn wait_child(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A publisher process; killed on drop.
+pub struct Publisher {
+    pub child: Child,
+    pub started: Instant,
+    stderr_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Publisher {
+    /// `ffmpeg -re -i media/FIXTURE -t SECONDS -c copy -f flv URL`, as OBS would send it.
+    pub fn ffmpeg(fixture_name: &str, url: &str, seconds: u32) -> Publisher {
+        let input = fixture(fixture_name);
+        Self::spawn("ffmpeg", |cmd| {
+            cmd.args([
+                "-hide_banner",
+                "-nostdin",
+                "-loglevel",
+                "warning",
+                "-re",
+                "-i",
+            ])
+            .arg(&input)
+            .args(["-t", &seconds.to_string(), "-c", "copy", "-f", "flv", url]);
+        })
+    }
+
+    /// GStreamer: demux the FLV fixture and republish it with `rtmp2sink`
+    /// (real-time: the sink syncs to the clock). `audio` adds the AAC branch
+    /// (the muxer would wait forever for an audio pad the file lacks).
+    pub fn gstreamer(fixture_name: &str, url: &str, audio: bool) -> Publisher {
+        let input = fixture(fixture_name);
+        let mut pipeline = format!(
+            "filesrc location={} ! flvdemux name=d \
+             d.video ! queue ! h264parse ! flvmux name=m streamable=true ! rtmp2sink location={url}",
+            input.display()
+        );
+        if audio {
+            pipeline.push_str(" d.audio ! queue ! aacparse ! m.");
+        }
+        Self::spawn("gst-launch-1.0", |cmd| {
+            cmd.arg("-q").args(pipeline.split_whitespace());
+        })
+    }
+
+    fn spawn(program: &str, args: impl FnOnce(&mut Command)) -> Publisher {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let stderr_path = dir.path().join("stderr.log");
+        let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+        let mut cmd = Command::new(program);
+        args(&mut cmd);
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {program} (scripts/test installs it): {e}"));
+        Publisher {
+            child,
+            started: Instant::now(),
+            stderr_path,
+            _dir: dir,
+        }
+    }
+
+    /// Waits for exit (bounded) and returns (success, stderr).
+    pub fn wait(&mut self, timeout: Duration) -> (bool, String) {
+        let status = wait_child(&mut self.child, timeout);
+        let stderr = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
+        (status.is_some_and(|s| s.success()), stderr)
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// GET returning (status, content-type, cache-control, body).
+pub async fn get(url: &str) -> (u16, String, String, bytes::Bytes) {
+    let r = reqwest::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = r.status().as_u16();
+    let header = |name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let ct = header("content-type");
+    let cc = header("cache-control");
+    let body = r.bytes().await.expect("body");
+    (status, ct, cc, body)
+}
+
+/// Polls `url` every 100 ms until it answers 200, at most `timeout`.
+pub async fn wait_for_200(url: &str, timeout: Duration) -> Option<bytes::Bytes> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (status, _, _, body) = get(url).await;
+        if status == 200 {
+            return Some(body);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The first variant URI of a master playlist.
+pub fn first_variant(master: &str) -> String {
+    master
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .unwrap_or_else(|| panic!("no variant in master playlist:\n{master}"))
+        .trim()
+        .to_string()
+}
+
+/// Waits (≤ `timeout`) for the channel's master playlist and returns the URL
+/// of its first media playlist (absolute).
+pub async fn wait_for_media_url(server: &Server, playback_id: &str, timeout: Duration) -> String {
+    let master_url = server.url(&format!("/hls/{playback_id}/master.m3u8"));
+    let master = wait_for_200(&master_url, timeout).await.unwrap_or_else(|| {
+        panic!(
+            "no master playlist after {timeout:?}; log:\n{}",
+            server.log()
+        )
+    });
+    let variant = first_variant(&String::from_utf8_lossy(&master));
+    server.url(&format!("/hls/{playback_id}/{variant}"))
+}
+
+/// The URL of `uri` relative to the playlist at `playlist_url`.
+pub fn resolve(playlist_url: &str, uri: &str) -> String {
+    let base = playlist_url
+        .rsplit_once('/')
+        .map_or(playlist_url, |(b, _)| b);
+    format!("{base}/{uri}")
+}
+
+/// The EXT-X-MEDIA-SEQUENCE of a media playlist (0 when absent).
+pub fn media_sequence(playlist: &str) -> u64 {
+    playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-MEDIA-SEQUENCE:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The (duration, uri) entries of a media playlist, in order.
+pub fn playlist_segments(playlist: &str) -> Vec<(f64, String)> {
+    let mut out = Vec::new();
+    let mut duration = None;
+    for line in playlist.lines() {
+        if let Some(rest) = line.strip_prefix("#EXTINF:") {
+            let d = rest.split(',').next().unwrap_or_default();
+            duration = Some(d.parse::<f64>().expect("EXTINF duration"));
+        } else if !line.starts_with('#') && !line.trim().is_empty() {
+            out.push((
+                duration.take().expect("EXTINF before URI"),
+                line.trim().to_string(),
+            ));
+        }
+    }
+    out
+}
+
+/// Runs ffprobe with `args` on `path` and returns stdout; panics on failure.
+pub fn ffprobe(path: &Path, args: &[&str]) -> String {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error"])
+        .args(args)
+        .arg(path)
+        .output()
+        .expect("run ffprobe (scripts/test installs ffmpeg)");
+    assert!(
+        out.status.success(),
+        "ffprobe {args:?} {} failed: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Fully decodes a file with ffmpeg; returns its error output (empty when clean).
+pub fn decode_errors(path: &Path) -> String {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("run ffmpeg");
+    let mut errors = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !out.status.success() {
+        errors.push_str(&format!("\nffmpeg exited with {}", out.status));
+    }
+    errors
+}
+
+/// Smallest and largest video packet PTS of a TS file, in 90 kHz ticks.
+pub fn video_pts_range(path: &Path) -> (i64, i64) {
+    let out = ffprobe(
+        path,
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts",
+            "-of",
+            "csv=p=0",
+        ],
+    );
+    // Lines look like "132030," (and blank lines for side data).
+    let pts: Vec<i64> = out
+        .lines()
+        .filter_map(|l| l.split(',').next()?.trim().parse().ok())
+        .collect();
+    assert!(!pts.is_empty(), "no video packets in {}", path.display());
+    (*pts.iter().min().unwrap(), *pts.iter().max().unwrap())
+}
