@@ -204,22 +204,35 @@ impl Db {
         ingest: IngestInfo,
     ) -> Result<()> {
         validate_ingest(&ingest)?;
-        let updated = sqlx::query(
+        // sqlx 0.9's Any driver encodes a NULL f64 as a NULL *f32*
+        // (`sqlx-core/src/any/arguments.rs` swaps Real and Double), and
+        // PostgreSQL keeps the parameter types of the first execution of a
+        // prepared statement: after one `fps = NULL` on a connection, binding
+        // a real f64 there fails with "incorrect binary data format". So a
+        // missing fps is written as a literal NULL in a statement of its own
+        // and never bound.
+        let sql = if ingest.fps.is_some() {
             "UPDATE live_stream SET status = 'active', \
              active_at_ms = COALESCE(active_at_ms, $1), video_codec = $2, audio_codec = $3, \
              width = $4, height = $5, fps = $6 \
-             WHERE live_stream_id = $7 AND status <> 'ended'",
-        )
-        .bind(now_ms())
-        .bind(ingest.video_codec)
-        .bind(ingest.audio_codec)
-        // validate_ingest bounded these to i32.
-        .bind(ingest.width.map(|w| w as i32))
-        .bind(ingest.height.map(|h| h as i32))
-        .bind(ingest.fps)
-        .bind(live_stream_id)
-        .execute(&self.pool)
-        .await?;
+             WHERE live_stream_id = $7 AND status <> 'ended'"
+        } else {
+            "UPDATE live_stream SET status = 'active', \
+             active_at_ms = COALESCE(active_at_ms, $1), video_codec = $2, audio_codec = $3, \
+             width = $4, height = $5, fps = NULL \
+             WHERE live_stream_id = $6 AND status <> 'ended'"
+        };
+        let mut query = sqlx::query(sql)
+            .bind(now_ms())
+            .bind(ingest.video_codec)
+            .bind(ingest.audio_codec)
+            // validate_ingest bounded these to i32.
+            .bind(ingest.width.map(|w| w as i32))
+            .bind(ingest.height.map(|h| h as i32));
+        if let Some(fps) = ingest.fps {
+            query = query.bind(fps);
+        }
+        let updated = query.bind(live_stream_id).execute(&self.pool).await?;
         if updated.rows_affected() == 0 {
             return Err(self
                 .transition_error(live_stream_id, LiveStreamStatus::Active)

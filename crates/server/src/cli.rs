@@ -106,7 +106,8 @@ pub struct ChannelCreate {
     /// Display title (defaults to the slug).
     #[arg(long)]
     pub title: Option<String>,
-    /// Latency mode: standard (2 s segments) or low (LL-HLS parts).
+    /// Latency mode: standard (2 s MPEG-TS segments) or low (Low-Latency HLS;
+    /// until LL-HLS packaging ships, low channels are packaged like standard).
     #[arg(long, value_enum, default_value_t = Latency::Standard)]
     pub latency: Latency,
     /// Print {"channel_id","stream_key","playback_id","rtmp_url","hls_url"} as JSON.

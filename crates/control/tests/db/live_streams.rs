@@ -259,3 +259,31 @@ async fn unfinished_live_streams_are_the_ones_not_ended() {
     })
     .await;
 }
+
+/// A stream without a frame rate, then one with, on the same pooled
+/// connection: the missing fps must not poison the prepared statement
+/// (sqlx 0.9 Any encodes a NULL f64 as a NULL f32 on PostgreSQL).
+#[tokio::test]
+async fn fps_can_be_missing_then_present() {
+    each_backend(async |db| {
+        let (channel, _) = testutil::channel(&db, "fps").await;
+        for round in 0..6 {
+            let ls = db.begin_live_stream(&channel.channel_id).await.unwrap();
+            let fps = (round % 2 == 1).then_some(29.97);
+            let info = IngestInfo {
+                video_codec: Some("avc1.64001f".into()),
+                fps,
+                ..IngestInfo::default()
+            };
+            db.set_live_stream_active(&ls.live_stream_id, info.clone())
+                .await
+                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            let back = db.live_stream(&ls.live_stream_id).await.unwrap().unwrap();
+            assert_eq!(back.ingest, info);
+            db.end_live_stream(&ls.live_stream_id, "done")
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+}
