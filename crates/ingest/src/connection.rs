@@ -505,6 +505,24 @@ mod tests {
     }
 
     #[test]
+    fn parser_panic_costs_only_the_connection() {
+        // rml_rtmp 0.8 indexes past the end of an AMF0 data message that
+        // holds only "@setDataFrame"; that must be a protocol error here.
+        let mut p = Pair::connect("live").unwrap();
+        let message = rml_rtmp::messages::RtmpMessage::Amf0Data {
+            values: vec![rml_amf0::Amf0Value::Utf8String("@setDataFrame".into())],
+        };
+        let payload = message
+            .into_message_payload(RtmpTimestamp::new(0), 1)
+            .unwrap();
+        let mut serializer = rml_rtmp::chunk_io::ChunkSerializer::new();
+        let packet = serializer.serialize(&payload, true, false).unwrap();
+        let err = p.server.push(&packet.bytes).unwrap_err();
+        assert!(err.to_string().contains("parser panicked"), "{err}");
+        assert!(p.server.push(&[0]).is_err(), "the connection stays closed");
+    }
+
+    #[test]
     fn handshake_garbage_is_an_error() {
         let mut c = Connection::new(&IngestConfig::default());
         let err = c.push(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap_err();
