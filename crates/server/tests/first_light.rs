@@ -133,23 +133,7 @@ async fn first_light(db: Database) {
 
     // The broadcast ends: players following the live playlist get
     // EXT-X-ENDLIST, and the media sequence never goes back.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let finished = loop {
-        let text = reqwest::get(&media_url)
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if text.contains("#EXT-X-ENDLIST") {
-            break text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no ENDLIST 15 s after the publisher stopped:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let finished = wait_for_endlist(&server, &media_url).await;
     assert!(
         media_sequence(&finished) >= media_sequence(&later),
         "{finished}"

@@ -33,24 +33,7 @@ async fn gstreamer_rtmp2sink_publishes() {
         ch.playback_id,
         first_variant(&master)
     ));
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let finished = loop {
-        let text = reqwest::get(&media_url)
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if text.contains("#EXT-X-ENDLIST") {
-            break text;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "stream did not end:\n{text}\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let finished = wait_for_endlist(&server, &media_url).await;
     assert!(!playlist_segments(&finished).is_empty());
     // The channel URL switches to the whole recording once the broadcast
     // is finalized (just after the live playlist got EXT-X-ENDLIST).

@@ -393,6 +393,25 @@ pub async fn wait_for_200(url: &str, timeout: Duration) -> Option<bytes::Bytes> 
     }
 }
 
+/// Polls a live media playlist until it carries EXT-X-ENDLIST (≤ 15 s) and
+/// returns it.
+pub async fn wait_for_endlist(server: &Server, media_url: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, _, _, body) = get(media_url).await;
+        let text = String::from_utf8_lossy(&body).into_owned();
+        if text.contains("#EXT-X-ENDLIST") {
+            return text;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no EXT-X-ENDLIST 15 s after the publisher stopped:\n{text}\nlog:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// The first variant URI of a master playlist.
 pub fn first_variant(master: &str) -> String {
     master
