@@ -44,12 +44,31 @@ pub enum Error {
         max: usize,
         dts: Time90k,
     },
+    /// An access unit larger than an MP4 sample size field (4 GiB).
+    #[error("{track:?} access unit of {len} bytes at DTS {dts:?} is too large for an MP4 sample")]
+    SampleTooLarge {
+        track: TrackKind,
+        len: usize,
+        dts: Time90k,
+    },
     /// `push` after `finish`.
     #[error("access unit pushed after the segmenter was finished")]
     Finished,
     /// A playlist entry whose sequence number does not follow the last one.
     #[error("segment {got} pushed to a playlist that expects segment {expected} next")]
     SequenceGap { expected: u64, got: u64 },
+    /// A partial segment that does not follow the last one listed: parts
+    /// belong to the segment after the last listed one and are numbered from
+    /// 0 without gaps.
+    #[error(
+        "part {got_sequence}.{got_index} pushed to a playlist that expects part {expected_sequence}.{expected_index} next"
+    )]
+    PartOutOfOrder {
+        expected_sequence: u64,
+        expected_index: u32,
+        got_sequence: u64,
+        got_index: u32,
+    },
     /// A playlist entry pushed after `end()`.
     #[error("segment {sequence} pushed to a playlist that has ended")]
     PlaylistEnded { sequence: u64 },

@@ -1,18 +1,27 @@
-//! HLS playlists (RFC 8216bis §4), rendered with `m3u8-rs`: the media
-//! playlist of one rendition (`media`) and the multivariant ("master")
-//! playlist over the renditions (`master`).
+//! HLS playlists (RFC 8216bis §4): the media playlist of one rendition
+//! (`media`, rendered with `m3u8-rs`; its low-latency form in `low_latency`,
+//! rendered by hand) and the multivariant ("master") playlist over the
+//! renditions (`master`, `m3u8-rs`).
 
+mod low_latency;
 mod master;
 mod media;
 
+pub use low_latency::LowLatencyOptions;
 pub use master::{Variant, render_master};
-pub use media::{MediaPlaylist, SegmentEntry};
+pub use media::{MediaPlaylist, PART_WINDOW_TDS, PartEntry, SegmentEntry, SegmentHead};
 
 use std::sync::atomic::Ordering;
 
 /// Protocol version: 3 for decimal-floating-point `EXTINF` (RFC 8216bis
-/// §4.4.4.1, §8); nothing we write needs more.
+/// §4.4.4.1, §8); MPEG-TS playlists need no more.
 pub(crate) const VERSION: usize = 3;
+/// Playlists with `EXT-X-MAP` outside an I-frame playlist need version 6
+/// (RFC 8216bis §8).
+pub(crate) const VERSION_MAP: usize = 6;
+/// Low-latency playlists: `EXT-X-SKIP` needs version 9 (RFC 8216bis §8);
+/// the other LL-HLS tags are fine with it.
+pub(crate) const VERSION_LOW_LATENCY: usize = 9;
 
 /// Runs an `m3u8-rs` writer into a `String`.
 fn render(write: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {

@@ -2,6 +2,7 @@
 //! and fuzz targets. Not part of the API: no stability, and the helpers panic
 //! on broken fixtures.
 
+pub mod fmp4;
 pub mod ts;
 
 use av::flv::FileReader;

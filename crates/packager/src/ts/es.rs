@@ -8,6 +8,7 @@
 
 use av::{AacConfig, AccessUnit, H264Config, nal_type};
 
+use crate::avcc::nal_ranges;
 use crate::{Error, Result};
 
 const START_CODE: [u8; 4] = [0, 0, 0, 1];
@@ -18,42 +19,6 @@ const AUD: [u8; 6] = [0, 0, 0, 1, nal_type::AUD, 0xF0];
 /// Largest raw AAC frame an ADTS header can describe (13-bit frame length
 /// including the 7-byte header).
 pub(crate) const MAX_AAC_FRAME: usize = 0x1FFF - 7;
-
-/// Iterates `(offset, len)` of the NAL units of an AVCC payload with 4-byte
-/// lengths, checking that they exactly fill it.
-fn nal_ranges(au: &AccessUnit) -> impl Iterator<Item = Result<(usize, usize)>> + '_ {
-    let data = &au.data[..];
-    let mut pos = 0usize;
-    std::iter::from_fn(move || {
-        if pos == data.len() {
-            return None;
-        }
-        let malformed = |detail: String| Error::MalformedVideo {
-            dts: au.dts,
-            detail,
-        };
-        let Some(prefix) = data.get(pos..pos + 4) else {
-            pos = data.len();
-            return Some(Err(malformed(format!(
-                "{} trailing bytes at offset {} are too short for a NAL length",
-                data.len() - pos,
-                pos
-            ))));
-        };
-        let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
-        let start = pos + 4;
-        if len == 0 || len > data.len() - start {
-            let at = pos;
-            pos = data.len();
-            return Some(Err(malformed(format!(
-                "NAL unit of {len} bytes at offset {at} in a {} byte access unit",
-                data.len()
-            ))));
-        }
-        pos = start + len;
-        Some(Ok((start, len)))
-    })
-}
 
 /// Writes `au` (AVCC) as an Annex B access unit into `out` (cleared first).
 pub(crate) fn h264_annex_b(au: &AccessUnit, config: &H264Config, out: &mut Vec<u8>) -> Result<()> {

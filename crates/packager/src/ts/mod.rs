@@ -18,14 +18,16 @@ mod writer;
 
 use av::{AccessUnit, MediaInfo, Time90k};
 
-use crate::segmenter::Segmenter;
-use crate::{Result, Segment, SegmenterConfig};
+use crate::segmenter::Core;
+use crate::{Output, Result, Segment, SegmentFormat, SegmenterConfig};
 
 pub(crate) use crc::crc32_mpeg2;
 pub(crate) use pes::decode_timestamp;
-pub(crate) use writer::TIMESTAMP_OFFSET;
+pub(crate) use writer::{TIMESTAMP_OFFSET, TsWriter};
 
-/// Access units in, MPEG-TS [`Segment`]s out.
+/// Access units in, MPEG-TS [`Segment`]s out: [`crate::Segmenter`] fixed to
+/// [`SegmentFormat::MpegTs`], pulling only segments (TS has neither an
+/// initialization segment nor parts).
 ///
 /// Push access units in decode order (tracks interleaved as they arrive),
 /// pull finished segments after each push, and call [`Self::finish`] at the
@@ -60,16 +62,16 @@ pub(crate) use writer::TIMESTAMP_OFFSET;
 /// # Ok::<(), packager::Error>(())
 /// ```
 pub struct TsSegmenter {
-    inner: Segmenter<writer::TsWriter>,
+    inner: Core<writer::TsWriter>,
 }
 
 impl TsSegmenter {
     /// A segmenter for a stream with the tracks `info` declares; the first
-    /// segment gets media sequence number `first_sequence`.
+    /// segment gets media sequence number `first_sequence`. `config.format`
+    /// and `config.part_target` are ignored.
     pub fn new(info: MediaInfo, config: SegmenterConfig, first_sequence: u64) -> Self {
-        let writer = writer::TsWriter::new(&info);
         TsSegmenter {
-            inner: Segmenter::new(writer, info, config, first_sequence),
+            inner: new_core(info, config, first_sequence),
         }
     }
 
@@ -86,7 +88,13 @@ impl TsSegmenter {
 
     /// The next finished segment, in sequence order; call until `None`.
     pub fn pull(&mut self) -> Option<Segment> {
-        self.inner.pull()
+        loop {
+            match self.inner.pull()? {
+                Output::Segment(seg) => return Some(seg),
+                // TS emits neither.
+                Output::Init(_) | Output::Part(_) => {}
+            }
+        }
     }
 
     pub fn media_info(&self) -> &MediaInfo {
@@ -106,6 +114,21 @@ impl TsSegmenter {
     }
 }
 
+/// The format-independent segmenter over the TS writer.
+pub(crate) fn new_core(
+    info: MediaInfo,
+    config: SegmenterConfig,
+    first_sequence: u64,
+) -> Core<writer::TsWriter> {
+    let writer = writer::TsWriter::new(&info);
+    let config = SegmenterConfig {
+        format: SegmentFormat::MpegTs,
+        part_target: None,
+        ..config
+    };
+    Core::new(writer, info, config, first_sequence)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +146,7 @@ mod tests {
             info,
             SegmenterConfig {
                 target_duration: target,
+                ..SegmenterConfig::default()
             },
             0,
         );
@@ -152,7 +176,7 @@ mod tests {
         let mut video_pes = Vec::new();
         let mut audio_pes = Vec::new();
         for (n, seg) in segments.iter().enumerate() {
-            let parsed = ts::parse_segment(&seg.data, &mut cc)
+            let parsed = ts::parse_segment(&seg.to_bytes(), &mut cc)
                 .unwrap_or_else(|e| panic!("segment {}: {e}", seg.sequence));
             assert_eq!(seg.sequence, n as u64);
             let mut want_streams = Vec::new();
@@ -281,7 +305,7 @@ mod tests {
         let segments = segment_all(info.clone(), units.clone(), Time90k(90_000));
         assert_eq!(segments.len(), 2);
         check_stream(&info, &units, &segments);
-        let parsed = ts::parse_segment(&segments[0].data, &mut HashMap::new()).unwrap();
+        let parsed = ts::parse_segment(&segments[0].to_bytes(), &mut HashMap::new()).unwrap();
         let pts: Vec<u64> = parsed
             .pes
             .iter()
@@ -341,7 +365,7 @@ mod tests {
         assert!(segments.len() > 10);
         let mut cc = ts::ContinuityState::new();
         for seg in &segments {
-            ts::parse_segment(&seg.data, &mut cc)
+            ts::parse_segment(&seg.to_bytes(), &mut cc)
                 .unwrap_or_else(|e| panic!("{}: {e}", seg.sequence));
         }
     }
@@ -368,7 +392,7 @@ mod tests {
                 segments.len()
             );
             check_stream(&info, &units, &segments);
-            let parsed = ts::parse_segment(&segments[0].data, &mut HashMap::new()).unwrap();
+            let parsed = ts::parse_segment(&segments[0].to_bytes(), &mut HashMap::new()).unwrap();
             let pcr_pid = if track == TrackKind::Video {
                 0x100
             } else {
@@ -407,7 +431,7 @@ mod tests {
         }
         merged.sort_by_key(|u| u.dts);
         let segments = segment_all(info, merged, Time90k(10 * 90_000));
-        let parsed = ts::parse_segment(&segments[0].data, &mut HashMap::new()).unwrap();
+        let parsed = ts::parse_segment(&segments[0].to_bytes(), &mut HashMap::new()).unwrap();
         assert!(parsed.pcrs.len() > 15, "{} PCRs", parsed.pcrs.len());
         for w in parsed.pcrs.windows(2) {
             assert!(w[1].1 - w[0].1 <= 9_000, "{w:?}");
@@ -423,7 +447,7 @@ mod tests {
         let segments = segment_all(info, units, Time90k(90_000));
         let sums: Vec<_> = segments
             .iter()
-            .map(|s| (s.data.len(), crc32_mpeg2(&s.data)))
+            .map(|s| (s.size_bytes(), crc32_mpeg2(&s.to_bytes())))
             .collect();
         assert_eq!(FORMAT_VERSION, 1);
         assert_eq!(sums, GOLDEN);

@@ -15,7 +15,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::packet::{self, Continuity, PACKET_LEN, StartFlags};
 use super::pes::{self, MAX_HEADER_LEN, STREAM_ID_AUDIO, STREAM_ID_VIDEO, wrap_33};
 use super::{es, psi};
-use crate::segmenter::SegmentWriter;
+use crate::segmenter::{AudioPolicy, SegmentWriter};
 use crate::{Error, Result, SegmentFormat};
 
 /// Added to every timestamp written (90 kHz ticks).
@@ -93,6 +93,12 @@ fn put_psi(out: &mut BytesMut, packet: &[u8; PACKET_LEN], cc: &mut Continuity) {
 impl SegmentWriter for TsWriter {
     type Open = TsSegmentBuf;
     const FORMAT: SegmentFormat = SegmentFormat::MpegTs;
+    const AUDIO_POLICY: AudioPolicy = AudioPolicy::FollowKeyframePresentation;
+    const SUPPORTS_PARTS: bool = false;
+
+    fn init(&self) -> Option<Bytes> {
+        None
+    }
 
     fn prepare(&mut self, au: &AccessUnit) -> Result<()> {
         let undeclared = || Error::UndeclaredTrack { track: au.track };
@@ -172,9 +178,14 @@ impl SegmentWriter for TsWriter {
         }
     }
 
-    fn close(&mut self, seg: TsSegmentBuf) -> Bytes {
+    fn end_part(&mut self, _seg: &mut TsSegmentBuf, _last_video_duration: Time90k) -> Vec<Bytes> {
+        // Never called: SUPPORTS_PARTS is false.
+        Vec::new()
+    }
+
+    fn close(&mut self, seg: TsSegmentBuf, _last_video_duration: Time90k) -> Vec<Bytes> {
         let len = seg.buf.len();
         self.size_hint = (len + len / 8).max(MIN_SEGMENT_CAPACITY);
-        seg.buf.freeze()
+        vec![seg.buf.freeze()]
     }
 }

@@ -1,0 +1,165 @@
+//! The segmenter: access units in, [`Output`]s out, in either container
+//! format. `core` decides where segments and parts are cut; the writers in
+//! `crate::ts` and `crate::fmp4` turn access units into bytes.
+
+mod clock;
+mod core;
+
+pub(crate) use self::core::{AudioPolicy, Core, SegmentWriter};
+
+use av::{AccessUnit, MediaInfo, Time90k};
+use bytes::Bytes;
+
+use crate::fmp4::Fmp4Writer;
+use crate::ts::TsWriter;
+use crate::{Output, Result, SegmentFormat, SegmenterConfig};
+
+/// Access units in; an initialization segment (fMP4), LL-HLS parts (fMP4
+/// with a part target) and media segments out.
+///
+/// Push access units in decode order (tracks interleaved as they arrive),
+/// pull outputs after each push until `None`, and call [`Self::finish`] at
+/// the end of the stream to close the last segment. Outputs come in the order
+/// they may be published: [`Output::Init`] first (fMP4), then for each
+/// segment its parts in order, then the segment itself. A change of codec
+/// configuration needs a new segmenter (and an `EXT-X-DISCONTINUITY` plus a
+/// new `EXT-X-MAP` in the playlist).
+///
+/// Where segments are cut (both formats):
+/// - at the first video keyframe once the open segment lasted
+///   [`SegmenterConfig::target_duration`] (within half a frame); audio-only
+///   streams at any audio frame;
+/// - everything before the first video keyframe is dropped, and so is audio
+///   presented before it.
+///
+/// Audio at segment boundaries:
+/// - MPEG-TS: a segment keeps the audio presented before the next segment's
+///   first picture, so it is complete one audio frame after that keyframe's
+///   PTS (up to ~100 ms after the keyframe arrives, with B-frames), or 1 s
+///   later if the audio stalls.
+/// - fMP4: audio goes into the segment and part open when it arrives (audio
+///   that arrives between a part's end and the next video frame goes with
+///   that frame), and nothing waits for audio. With B-frames a segment's
+///   audio therefore starts up to the keyframe's composition delay before its
+///   first picture, and ends as much before its last; each `traf` states its
+///   own decode time, so players (MSE) splice the tracks by timestamp.
+///
+/// Parts (fMP4 with [`SegmenterConfig::part_target`]): a part is emitted the
+/// moment the video frame (audio-only: audio frame) arrives that brings its
+/// duration — counting the estimated duration of that last frame — within
+/// half a frame of the target, without waiting for the next frame. A segment
+/// cut ends the open part. A part is independent when its first video frame
+/// is a keyframe. The parts of a segment concatenate to exactly the segment's
+/// bytes.
+///
+/// ```
+/// use packager::{Output, SegmentFormat, Segmenter, SegmenterConfig, testutil};
+/// use av::Time90k;
+///
+/// let (info, units) = testutil::demux_fixture(testutil::FLV_320X180_BFRAMES_AAC);
+/// let config = SegmenterConfig {
+///     format: SegmentFormat::Fmp4,
+///     part_target: Some(Time90k::from_millis(200)),
+///     ..SegmenterConfig::default()
+/// };
+/// let mut segmenter = Segmenter::new(info, config, 0);
+/// let mut outputs = Vec::new();
+/// for au in units {
+///     segmenter.push(au)?;
+///     outputs.extend(std::iter::from_fn(|| segmenter.pull()));
+/// }
+/// segmenter.finish();
+/// outputs.extend(std::iter::from_fn(|| segmenter.pull()));
+/// assert!(matches!(outputs[0], Output::Init(_)));
+/// let parts = outputs.iter().filter(|o| matches!(o, Output::Part(_))).count();
+/// // 2 s of video in parts of 200 ms, then the audio after the last picture.
+/// assert_eq!(parts, 11);
+/// let Some(Output::Segment(segment)) = outputs.last() else { panic!() };
+/// assert_eq!(segment.duration.as_millis(), 2072);
+/// # Ok::<(), packager::Error>(())
+/// ```
+pub struct Segmenter {
+    inner: Inner,
+}
+
+// One per stream and rendition, created once and never moved on the hot
+// path: boxing would only add an indirection to every push.
+#[allow(clippy::large_enum_variant)]
+enum Inner {
+    Ts(Core<TsWriter>),
+    Fmp4(Core<Fmp4Writer>),
+}
+
+/// Runs `$body` on the core of either format.
+macro_rules! with_core {
+    ($self:expr, $core:ident => $body:expr) => {
+        match $self {
+            Inner::Ts($core) => $body,
+            Inner::Fmp4($core) => $body,
+        }
+    };
+}
+
+impl Segmenter {
+    /// A segmenter for a stream with the tracks `info` declares, in
+    /// `config.format`; the first segment gets media sequence number
+    /// `first_sequence`.
+    pub fn new(info: MediaInfo, config: SegmenterConfig, first_sequence: u64) -> Self {
+        let inner = match config.format {
+            SegmentFormat::MpegTs => Inner::Ts(crate::ts::new_core(info, config, first_sequence)),
+            SegmentFormat::Fmp4 => {
+                let writer = Fmp4Writer::new(&info);
+                Inner::Fmp4(Core::new(writer, info, config, first_sequence))
+            }
+        };
+        Segmenter { inner }
+    }
+
+    /// Adds one access unit. On error the access unit is dropped and the
+    /// segmenter is unchanged, so the caller may log and carry on.
+    pub fn push(&mut self, au: AccessUnit) -> Result<()> {
+        with_core!(&mut self.inner, c => c.push(au))
+    }
+
+    /// End of stream: closes the open part and segment. Later pushes fail.
+    pub fn finish(&mut self) {
+        with_core!(&mut self.inner, c => c.finish())
+    }
+
+    /// The next output, in publishing order; call until `None`.
+    pub fn pull(&mut self) -> Option<Output> {
+        with_core!(&mut self.inner, c => c.pull())
+    }
+
+    pub fn format(&self) -> SegmentFormat {
+        match self.inner {
+            Inner::Ts(_) => SegmentFormat::MpegTs,
+            Inner::Fmp4(_) => SegmentFormat::Fmp4,
+        }
+    }
+
+    /// The fMP4 initialization segment (also the first [`Output::Init`]);
+    /// `None` for MPEG-TS.
+    pub fn init_segment(&self) -> Option<&Bytes> {
+        match &self.inner {
+            Inner::Ts(_) => None,
+            Inner::Fmp4(c) => Some(c.writer().init_segment()),
+        }
+    }
+
+    pub fn media_info(&self) -> &MediaInfo {
+        with_core!(&self.inner, c => c.media_info())
+    }
+
+    /// Access units dropped because they came before the first video
+    /// keyframe (or were presented before it).
+    pub fn dropped_before_keyframe(&self) -> u64 {
+        with_core!(&self.inner, c => c.dropped())
+    }
+
+    /// The current frame duration estimate: mean of recent DTS steps of the
+    /// video (audio-only: audio) track, else from the codec configuration.
+    pub fn frame_duration(&self) -> Option<Time90k> {
+        with_core!(&self.inner, c => c.frame_duration())
+    }
+}
