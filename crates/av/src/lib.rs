@@ -1,6 +1,7 @@
 //! Media primitives shared by every AeThex LIVE crate: access units with
 //! 90 kHz timestamps, H.264 and AAC codec configurations, FLV tag parsing and
-//! the FLV → access unit demuxer used by RTMP ingest and file remuxing.
+//! the FLV → access unit demuxer used by RTMP ingest and file remuxing, and
+//! the MP4 file demuxer used by file remuxing.
 //!
 //! Pure code: no I/O, no async runtime. Everything that arrives from the
 //! network is parsed with bounds checks and reported as [`Error`], never a
@@ -11,6 +12,7 @@ mod demux;
 mod error;
 pub mod flv;
 mod h264;
+pub mod mp4;
 mod time;
 mod unit;
 
