@@ -17,6 +17,17 @@ use crate::secret::{hash_stream_key, hashes_equal, new_playback_id, new_stream_k
 use crate::text_enum::text_enum;
 
 text_enum! {
+    /// HLS segment container of a channel's broadcasts.
+    pub enum SegmentFormat for "segment_format" {
+        /// MPEG-TS (`.ts`): plays everywhere.
+        Ts = "ts",
+        /// Fragmented MP4 / CMAF (`.m4s` + `init.mp4`): required for
+        /// Low-Latency HLS parts.
+        Fmp4 = "fmp4",
+    }
+}
+
+text_enum! {
     /// Trade-off between glass-to-glass latency and robustness to a poor
     /// viewer connection.
     pub enum LatencyMode for "latency_mode" {
@@ -51,6 +62,8 @@ pub struct Channel {
     /// 1–200 characters, no control characters.
     pub title: String,
     pub latency_mode: LatencyMode,
+    /// Segment container of its broadcasts.
+    pub segment_format: SegmentFormat,
     /// 24 random alphanumerics; unique. Names the live output:
     /// `/hls/{playback_id}/master.m3u8`.
     pub playback_id: String,
@@ -81,6 +94,8 @@ pub struct NewChannel {
     /// Trimmed; an empty title becomes the slug.
     pub title: String,
     pub latency_mode: LatencyMode,
+    /// `None`: fMP4 for low-latency channels (LL-HLS needs it), else TS.
+    pub segment_format: Option<SegmentFormat>,
 }
 
 /// What [`Db::create_channel`] returns: the channel and its stream key, the
@@ -98,6 +113,7 @@ pub struct CreatedChannel {
 pub struct ChannelUpdate {
     pub title: Option<String>,
     pub latency_mode: Option<LatencyMode>,
+    pub segment_format: Option<SegmentFormat>,
     pub enabled: Option<bool>,
     pub record: Option<bool>,
     pub visibility: Option<Visibility>,
@@ -183,7 +199,7 @@ macro_rules! select_channel {
     ($extra:literal, $tail:literal) => {
         concat!(
             "SELECT c.channel_id, c.owner_user_id, c.slug, c.title, c.latency_mode, \
-             c.playback_id, c.enabled, c.record, c.visibility, c.reconnect_window_s, \
+             c.segment_format, c.playback_id, c.enabled, c.record, c.visibility, c.reconnect_window_s, \
              c.created_at_ms, c.updated_at_ms",
             $extra,
             " FROM channel c ",
@@ -199,6 +215,7 @@ fn channel_from_row(row: &AnyRow) -> Result<Channel> {
         slug: row.try_get("slug")?,
         title: row.try_get("title")?,
         latency_mode: decode::text_enum(row, "channel", "latency_mode")?,
+        segment_format: decode::text_enum(row, "channel", "segment_format")?,
         playback_id: row.try_get("playback_id")?,
         enabled: decode::flag(row, "channel", "enabled")?,
         record: decode::flag(row, "channel", "record")?,
@@ -229,6 +246,10 @@ impl Db {
             slug,
             title,
             latency_mode: new.latency_mode,
+            segment_format: new.segment_format.unwrap_or(match new.latency_mode {
+                LatencyMode::Low => SegmentFormat::Fmp4,
+                LatencyMode::Standard => SegmentFormat::Ts,
+            }),
             playback_id: new_playback_id(),
             enabled: true,
             record: true,
@@ -243,7 +264,8 @@ impl Db {
         sqlx::query(
             "INSERT INTO channel (channel_id, owner_user_id, slug, title, latency_mode, \
              playback_id, enabled, record, visibility, reconnect_window_s, created_at_ms, \
-             updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             updated_at_ms, segment_format) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&channel.channel_id)
         .bind(&channel.owner_user_id)
@@ -257,6 +279,7 @@ impl Db {
         .bind(channel.reconnect_window_s as i32)
         .bind(channel.created_at_ms)
         .bind(channel.updated_at_ms)
+        .bind(channel.segment_format.as_str())
         .execute(&mut *tx)
         .await
         .map_err(|e| match violation(&e) {
@@ -393,7 +416,8 @@ impl Db {
             "UPDATE channel SET title = COALESCE($1, title), \
              latency_mode = COALESCE($2, latency_mode), enabled = COALESCE($3, enabled), \
              record = COALESCE($4, record), visibility = COALESCE($5, visibility), \
-             reconnect_window_s = COALESCE($6, reconnect_window_s), updated_at_ms = $7 \
+             reconnect_window_s = COALESCE($6, reconnect_window_s), updated_at_ms = $7, \
+             segment_format = COALESCE($9, segment_format) \
              WHERE channel_id = $8",
         )
         .bind(title)
@@ -404,6 +428,7 @@ impl Db {
         .bind(reconnect_window_s.map(|s| s as i32))
         .bind(now_ms())
         .bind(channel_id)
+        .bind(update.segment_format.map(|f| f.as_str()))
         .execute(&self.pool)
         .await?;
         if updated.rows_affected() == 0 {

@@ -52,7 +52,7 @@ pub mod testutil;
 
 pub use channel::{
     Channel, ChannelUpdate, CreatedChannel, LatencyMode, NewChannel, RECONNECT_WINDOW_MAX_S,
-    SLUG_MAX_LEN, SLUG_MIN_LEN, TITLE_MAX_CHARS, Visibility, normalize_slug,
+    SLUG_MAX_LEN, SLUG_MIN_LEN, SegmentFormat, TITLE_MAX_CHARS, Visibility, normalize_slug,
 };
 pub use db::{Backend, Db, DbConfig};
 pub use error::{Error, Result};

@@ -22,6 +22,14 @@ pub struct SegmentRecord {
     pub size_bytes: i64,
     /// Follows a gap or format change (EXT-X-DISCONTINUITY).
     pub discontinuity: bool,
+    /// URI relative to the media playlist, e.g. `12.ts` or `12.m4s`.
+    pub uri: String,
+    /// The initialization segment it needs (`EXT-X-MAP`), fMP4 only.
+    pub map_uri: Option<String>,
+    /// The store refused it: listed with `EXT-X-GAP`.
+    pub gap: bool,
+    /// Wall-clock start, unix milliseconds (`EXT-X-PROGRAM-DATE-TIME`).
+    pub program_date_time_ms: Option<i64>,
     /// Unix milliseconds.
     pub created_at_ms: i64,
 }
@@ -35,16 +43,27 @@ pub struct NewSegment {
     pub duration_90k: i64,
     pub size_bytes: i64,
     pub discontinuity: bool,
+    pub uri: String,
+    pub map_uri: Option<String>,
+    pub gap: bool,
+    pub program_date_time_ms: Option<i64>,
 }
 
 fn segment_from_row(row: &AnyRow) -> Result<SegmentRecord> {
+    let sequence: i64 = row.try_get("sequence")?;
     Ok(SegmentRecord {
         live_stream_id: row.try_get("live_stream_id")?,
         rendition: row.try_get("rendition")?,
-        sequence: row.try_get("sequence")?,
+        sequence,
         duration_90k: row.try_get("duration_90k")?,
         size_bytes: row.try_get("size_bytes")?,
         discontinuity: decode::flag(row, "segment", "discontinuity")?,
+        uri: row
+            .try_get::<Option<String>, _>("uri")?
+            .unwrap_or_else(|| format!("{sequence}.ts")),
+        map_uri: row.try_get("map_uri")?,
+        gap: decode::flag(row, "segment", "gap")?,
+        program_date_time_ms: row.try_get("program_date_time_ms")?,
         created_at_ms: row.try_get("created_at_ms")?,
     })
 }
@@ -67,10 +86,21 @@ impl Db {
         if segment.rendition.is_empty() || segment.rendition.len() > 32 {
             return Err(Error::invalid("rendition", "must be 1-32 bytes"));
         }
+        if segment.uri.is_empty() || segment.uri.len() > 128 {
+            return Err(Error::invalid("uri", "must be 1-128 bytes"));
+        }
+        if segment
+            .map_uri
+            .as_ref()
+            .is_some_and(|m| m.is_empty() || m.len() > 128)
+        {
+            return Err(Error::invalid("map_uri", "must be 1-128 bytes"));
+        }
         let inserted = sqlx::query(
             "INSERT INTO segment (live_stream_id, rendition, sequence, duration_90k, size_bytes, \
-             discontinuity, created_at_ms) \
-             SELECT live_stream_id, $1, $2, $3, $4, $5, $6 FROM live_stream WHERE live_stream_id = $7",
+             discontinuity, created_at_ms, uri, map_uri, gap, program_date_time_ms) \
+             SELECT live_stream_id, $1, $2, $3, $4, $5, $6, $8, $9, $10, $11 \
+             FROM live_stream WHERE live_stream_id = $7",
         )
         .bind(&segment.rendition)
         .bind(segment.sequence)
@@ -79,6 +109,10 @@ impl Db {
         .bind(decode::flag_param(segment.discontinuity))
         .bind(now_ms())
         .bind(&segment.live_stream_id)
+        .bind(&segment.uri)
+        .bind(&segment.map_uri)
+        .bind(decode::flag_param(segment.gap))
+        .bind(segment.program_date_time_ms)
         .execute(&self.pool)
         .await
         .map_err(map_write)?;
@@ -98,7 +132,7 @@ impl Db {
     ) -> Result<Vec<SegmentRecord>> {
         let rows = sqlx::query(
             "SELECT live_stream_id, rendition, sequence, duration_90k, size_bytes, discontinuity, \
-             created_at_ms FROM segment WHERE live_stream_id = $1 AND rendition = $2 \
+             created_at_ms, uri, map_uri, gap, program_date_time_ms FROM segment WHERE live_stream_id = $1 AND rendition = $2 \
              ORDER BY sequence",
         )
         .bind(live_stream_id)

@@ -266,6 +266,7 @@ pub async fn channel(db: &Db, slug: &str) -> (Channel, String) {
             slug: slug.to_owned(),
             title: format!("{slug} live"),
             latency_mode: LatencyMode::Standard,
+            segment_format: None,
         })
         .await
         .expect("create test channel");

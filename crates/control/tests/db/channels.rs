@@ -1,6 +1,7 @@
 use control::testutil::{self, each_backend};
 use control::{
-    ChannelUpdate, Error, LatencyMode, NewChannel, PLAYBACK_ID_LEN, STREAM_KEY_PREFIX, Visibility,
+    ChannelUpdate, Error, LatencyMode, NewChannel, PLAYBACK_ID_LEN, STREAM_KEY_PREFIX,
+    SegmentFormat, Visibility,
 };
 
 use crate::users::uuid_version;
@@ -11,6 +12,7 @@ fn new_channel(owner_user_id: &str, slug: &str) -> NewChannel {
         slug: slug.to_owned(),
         title: String::new(),
         latency_mode: LatencyMode::Low,
+        segment_format: None,
     }
 }
 
@@ -30,6 +32,8 @@ async fn create_channel_with_defaults_and_look_it_up() {
             "empty title defaults to the slug"
         );
         assert_eq!(channel.latency_mode, LatencyMode::Low);
+        // Low latency needs fMP4 parts: the default follows the mode.
+        assert_eq!(channel.segment_format, SegmentFormat::Fmp4);
         assert!(channel.enabled);
         assert!(channel.record);
         assert_eq!(channel.visibility, Visibility::Public);
@@ -179,6 +183,7 @@ async fn update_channel_round_trips_booleans_and_settings() {
                     record: Some(false),
                     visibility: Some(Visibility::Private),
                     latency_mode: Some(LatencyMode::Low),
+                    segment_format: Some(SegmentFormat::Fmp4),
                     reconnect_window_s: Some(0),
                     title: Some("  New title ".into()),
                 },
@@ -190,6 +195,7 @@ async fn update_channel_round_trips_booleans_and_settings() {
         assert_eq!(off.visibility, Visibility::Private);
         assert_eq!(off.latency_mode, LatencyMode::Low);
         assert_eq!(off.reconnect_window_s, 0);
+        assert_eq!(off.segment_format, SegmentFormat::Fmp4);
         assert_eq!(off.title, "New title");
         assert_eq!(
             db.channel(&channel.channel_id).await.unwrap(),

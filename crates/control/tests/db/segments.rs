@@ -9,6 +9,10 @@ fn segment(live_stream_id: &str, sequence: i64) -> NewSegment {
         duration_90k: 180_000 + sequence,
         size_bytes: 600_000,
         discontinuity: sequence == 2,
+        uri: format!("{sequence}.m4s"),
+        map_uri: (sequence > 0).then(|| "init.mp4".to_string()),
+        gap: sequence == 1,
+        program_date_time_ms: (sequence != 2).then_some(1_795_000_000_000 + sequence * 2000),
     }
 }
 
@@ -30,6 +34,12 @@ async fn segment_index() {
         assert_eq!(listed[1].size_bytes, 600_000);
         assert!(!listed[1].discontinuity);
         assert!(listed[2].discontinuity);
+        assert_eq!(listed[1].uri, "1.m4s");
+        assert_eq!(listed[0].map_uri, None);
+        assert_eq!(listed[2].map_uri.as_deref(), Some("init.mp4"));
+        assert!(listed[1].gap && !listed[0].gap);
+        assert_eq!(listed[0].program_date_time_ms, Some(1_795_000_000_000));
+        assert_eq!(listed[2].program_date_time_ms, None);
         assert!(db.segments(id, "720p").await.unwrap().is_empty());
 
         match db.add_segment(segment(id, 1)).await {
