@@ -12,6 +12,9 @@ pub enum ApiError {
     NotFound { code: &'static str, message: String },
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    /// Not available yet; the client may retry (LL-HLS blocking timeouts).
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -19,6 +22,13 @@ pub enum ApiError {
 impl ApiError {
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         ApiError::NotFound {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Unavailable {
             code,
             message: message.into(),
         }
@@ -49,6 +59,9 @@ impl IntoResponse for ApiError {
         let (status, code, message) = match self {
             ApiError::NotFound { code, message } => (StatusCode::NOT_FOUND, code, message),
             ApiError::BadRequest { code, message } => (StatusCode::BAD_REQUEST, code, message),
+            ApiError::Unavailable { code, message } => {
+                (StatusCode::SERVICE_UNAVAILABLE, code, message)
+            }
             ApiError::Internal(detail) => {
                 // The request span carries the request id.
                 tracing::error!(error = %detail, "internal error");

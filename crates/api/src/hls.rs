@@ -10,6 +10,13 @@
 //! GET /vod/{vod_id}/{rendition}/{n}.ts
 //! ```
 //!
+//! Low-latency channels add LL-HLS (RFC 8216bis §6.2.5): partial segments
+//! `{msn}.{part}.m4s` served from the hot cache, blocking playlist reload
+//! (`_HLS_msn`, `_HLS_part`: the request is held until that segment or part
+//! is listed, 503 after three target durations, 400 when it is more than two
+//! segments ahead), delta updates (`_HLS_skip=YES`), and requests for the
+//! preload-hinted part held until it exists.
+//!
 //! The channel's master playlist is the one stable URL; it points into the
 //! current broadcast's directory, so every segment URL names its broadcast.
 //! That makes segments immutable (cacheable for a year by browsers and
@@ -17,23 +24,30 @@
 //! channel is live its playlists come from the live session
 //! (`live::Registry`); once it ended, the master points at the recording.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::{BufMut, Bytes, BytesMut};
 use control::LiveStreamStatus;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName};
 use http::{HeaderValue, Method};
-use live::SessionView;
+use live::{Playlists, SessionView};
 use storage::keys;
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::{ApiError, AppState, cache};
 
 const M3U8: HeaderValue = HeaderValue::from_static("application/vnd.apple.mpegurl");
+/// Milliseconds since the media at the live edge arrived at ingest, on live
+/// playlists: how far behind real time the newest listed part or segment
+/// was published (plus this response's own wait, which is ~0 for a
+/// blocking reload answered when the part appeared).
+const EDGE_AGE: HeaderName = HeaderName::from_static("x-aethex-edge-age-ms");
 
 pub(crate) fn router() -> Router<AppState> {
     let cors = CorsLayer::new()
@@ -144,6 +158,7 @@ async fn broadcast(
 async fn broadcast_file(
     State(state): State<AppState>,
     Path((playback_id, live_stream_id, rendition, file)): Path<(String, String, String, String)>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     check_component("rendition", &rendition)?;
     check_component("file name", &file)?;
@@ -151,17 +166,7 @@ async fn broadcast_file(
     let id = &live_stream_id;
     match (file.as_str(), broadcast) {
         (keys::MEDIA_PLAYLIST, Broadcast::Live(view)) => {
-            let playlists = view.playlists();
-            let body =
-                playlists
-                    .media
-                    .get(&rendition)
-                    .cloned()
-                    .ok_or_else(|| match playlists.master {
-                        None => not_started(),
-                        Some(_) => ApiError::not_found("unknown_rendition", "no such rendition"),
-                    })?;
-            Ok(playlist(body, cache::LIVE_PLAYLIST))
+            live_media_playlist(&view, &rendition, Directives::parse(&query)?).await
         }
         (keys::MEDIA_PLAYLIST, Broadcast::Stored { ended }) => {
             let body = stored(&state, &keys::media_playlist(id, &rendition)).await?;
@@ -180,7 +185,180 @@ async fn broadcast_file(
             let body = stored(&state, &keys::vod_media_playlist(id, &rendition)).await?;
             Ok(playlist(body, cache::VOD_PLAYLIST))
         }
-        (_, _) => segment(&state, id, &rendition, &file).await,
+        (_, Broadcast::Live(view)) => {
+            // A request for the part the playlist's preload hint names may
+            // come before the part exists: hold it until it does.
+            if let Some(part) = part_of(&file) {
+                wait_for_part(&view, &rendition, part).await?;
+            }
+            media_object(&state, id, &rendition, &file).await
+        }
+        (_, Broadcast::Stored { .. }) => media_object(&state, id, &rendition, &file).await,
+    }
+}
+
+/// LL-HLS delivery directives of a playlist request (RFC 8216bis §6.2.5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Directives {
+    msn: Option<u64>,
+    part: Option<u32>,
+    skip: bool,
+}
+
+impl Directives {
+    fn parse(query: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let number = |name: &'static str| -> Result<Option<u64>, ApiError> {
+            query
+                .get(name)
+                .map(|v| {
+                    v.parse::<u64>().map_err(|_| {
+                        ApiError::bad_request(
+                            "invalid_directive",
+                            format!("{name} must be a non-negative integer"),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let msn = number("_HLS_msn")?;
+        let part = number("_HLS_part")?
+            .map(|p| {
+                u32::try_from(p).map_err(|_| {
+                    ApiError::bad_request("invalid_directive", "_HLS_part is too large")
+                })
+            })
+            .transpose()?;
+        if part.is_some() && msn.is_none() {
+            return Err(ApiError::bad_request(
+                "invalid_directive",
+                "_HLS_part requires _HLS_msn",
+            ));
+        }
+        let skip = match query.get("_HLS_skip").map(String::as_str) {
+            None => false,
+            Some("YES" | "v2") => true,
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "invalid_directive",
+                    "_HLS_skip must be YES or v2",
+                ));
+            }
+        };
+        Ok(Directives { msn, part, skip })
+    }
+}
+
+/// How long a blocking request may be held: three target durations
+/// (RFC 8216bis §6.2.5.2), at least one second.
+fn block_timeout(playlists: &Playlists) -> Duration {
+    (playlists.target_duration * 3).max(Duration::from_secs(1))
+}
+
+/// A live media playlist from memory; with `_HLS_msn`, held until that
+/// segment or part is listed (low-latency channels only: standard ones do
+/// not advertise CAN-BLOCK-RELOAD and ignore the directives).
+async fn live_media_playlist(
+    view: &SessionView,
+    rendition: &str,
+    directives: Directives,
+) -> Result<Response, ApiError> {
+    let mut rx = view.subscribe();
+    let first = rx.borrow_and_update().clone();
+    let blocking = first.low_latency && directives.msn.is_some();
+    let deadline = tokio::time::Instant::now() + block_timeout(&first);
+    let mut playlists = first;
+    loop {
+        let media = playlists
+            .media
+            .get(rendition)
+            .ok_or_else(|| match playlists.master {
+                None => not_started(),
+                Some(_) => ApiError::not_found("unknown_rendition", "no such rendition"),
+            })?;
+        let Some(msn) = directives.msn.filter(|_| blocking) else {
+            return Ok(live_playlist_response(&playlists, media, directives.skip));
+        };
+        if playlists.ended || media.reached(msn, directives.part) {
+            return Ok(live_playlist_response(&playlists, media, directives.skip));
+        }
+        if msn > media.next_sequence + 1 {
+            return Err(ApiError::bad_request(
+                "msn_too_far",
+                format!(
+                    "_HLS_msn={msn} is more than two segments beyond the last one ({})",
+                    media.next_sequence.saturating_sub(1)
+                ),
+            ));
+        }
+        match tokio::time::timeout_at(deadline, rx.changed()).await {
+            Ok(Ok(())) => playlists = rx.borrow_and_update().clone(),
+            // The session ended without a final update: answer with what we have.
+            Ok(Err(_)) => return Ok(live_playlist_response(&playlists, media, directives.skip)),
+            Err(_) => {
+                return Err(ApiError::unavailable(
+                    "not_yet_available",
+                    "the requested segment or part did not appear in time",
+                ));
+            }
+        }
+    }
+}
+
+fn live_playlist_response(
+    playlists: &Playlists,
+    media: &live::MediaPlaylistView,
+    skip: bool,
+) -> Response {
+    let body = match (&media.delta, skip) {
+        (Some(delta), true) => delta.clone(),
+        _ => media.body.clone(),
+    };
+    let mut response = playlist(body, live_cache(playlists.ended));
+    if let Some(edge) = playlists.edge_received_at {
+        let age_ms = Instant::now().saturating_duration_since(edge).as_millis();
+        if let Ok(v) = HeaderValue::from_str(&age_ms.to_string()) {
+            response.headers_mut().insert(EDGE_AGE, v);
+        }
+    }
+    response
+}
+
+/// `(msn, part)` of a part file name `{msn}.{part}.m4s`.
+fn part_of(file: &str) -> Option<(u64, u32)> {
+    let (msn, part) = file.strip_suffix(".m4s")?.split_once('.')?;
+    Some((msn.parse().ok()?, part.parse().ok()?))
+}
+
+/// Holds a request for a part until it is listed (the preload hint names
+/// the next part before it exists), at most a block timeout; parts far
+/// ahead of the live edge are not waited for.
+async fn wait_for_part(
+    view: &SessionView,
+    rendition: &str,
+    (msn, part): (u64, u32),
+) -> Result<(), ApiError> {
+    let mut rx = view.subscribe();
+    let deadline = tokio::time::Instant::now() + block_timeout(&rx.borrow());
+    loop {
+        {
+            let playlists = rx.borrow_and_update();
+            let Some(media) = playlists.media.get(rendition) else {
+                return Ok(());
+            };
+            if playlists.ended || media.reached(msn, Some(part)) || msn > media.next_sequence + 1 {
+                return Ok(());
+            }
+        }
+        match tokio::time::timeout_at(deadline, rx.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Ok(()),
+            Err(_) => {
+                return Err(ApiError::unavailable(
+                    "not_yet_available",
+                    "the requested part did not appear in time",
+                ));
+            }
+        }
     }
 }
 
@@ -228,7 +406,15 @@ async fn vod_file(
         .await?;
         return Ok(playlist(body, cache::VOD_PLAYLIST));
     }
-    segment(&state, &live_stream_id, &rendition, &file).await
+    media_object(&state, &live_stream_id, &rendition, &file).await
+}
+
+fn live_cache(ended: bool) -> HeaderValue {
+    if ended {
+        cache::VOD_PLAYLIST
+    } else {
+        cache::LIVE_PLAYLIST
+    }
 }
 
 fn not_started() -> ApiError {
@@ -282,7 +468,9 @@ fn playlist(body: Bytes, cache_control: HeaderValue) -> Response {
     ([(CONTENT_TYPE, M3U8), (CACHE_CONTROL, cache_control)], body).into_response()
 }
 
-async fn segment(
+/// A segment, part or initialization segment: from the hot cache (recent
+/// media of live streams, and the only home of LL-HLS parts), else storage.
+async fn media_object(
     state: &AppState,
     live_stream_id: &str,
     rendition: &str,
@@ -294,11 +482,15 @@ async fn segment(
         Some("mp4") => HeaderValue::from_static("video/mp4"),
         _ => return Err(ApiError::not_found("not_found", "no such segment")),
     };
-    let body = state
-        .store
-        .get(&keys::segment(live_stream_id, rendition, file))
-        .await?
-        .ok_or_else(|| ApiError::not_found("not_found", "no such segment"))?;
+    let key = keys::segment(live_stream_id, rendition, file);
+    let body = match state.live.cache().get(&key) {
+        Some(body) => body,
+        None => state
+            .store
+            .get(&key)
+            .await?
+            .ok_or_else(|| ApiError::not_found("not_found", "no such segment"))?,
+    };
     Ok((
         [
             (CONTENT_TYPE, content_type),
@@ -312,6 +504,41 @@ async fn segment(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_part_names() {
+        assert_eq!(part_of("12.3.m4s"), Some((12, 3)));
+        assert_eq!(part_of("12.m4s"), None);
+        assert_eq!(part_of("12.3.ts"), None);
+        assert_eq!(part_of("a.b.m4s"), None);
+    }
+
+    #[test]
+    fn parses_directives() {
+        let q = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<HashMap<_, _>>()
+        };
+        assert_eq!(Directives::parse(&q(&[])).unwrap(), Directives::default());
+        assert_eq!(
+            Directives::parse(&q(&[
+                ("_HLS_msn", "7"),
+                ("_HLS_part", "2"),
+                ("_HLS_skip", "YES")
+            ]))
+            .unwrap(),
+            Directives {
+                msn: Some(7),
+                part: Some(2),
+                skip: true
+            }
+        );
+        assert!(Directives::parse(&q(&[("_HLS_part", "2")])).is_err());
+        assert!(Directives::parse(&q(&[("_HLS_msn", "-1")])).is_err());
+        assert!(Directives::parse(&q(&[("_HLS_skip", "NO")])).is_err());
+    }
 
     #[test]
     fn prefixes_uris() {

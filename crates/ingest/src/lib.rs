@@ -17,4 +17,4 @@ mod server;
 pub use config::IngestConfig;
 pub use connection::{Connection, Event};
 pub use error::{Error, Result};
-pub use server::{PublishGrant, PublishHandler, PublishRequest, Refusal, serve};
+pub use server::{Arrival, PublishGrant, PublishHandler, PublishRequest, Refusal, serve};

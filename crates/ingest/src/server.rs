@@ -5,7 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant as StdInstant};
 
 use av::DemuxEvent;
 use bytes::BytesMut;
@@ -74,6 +74,10 @@ impl Refusal {
     }
 }
 
+/// A media event and when its bytes were read from the socket (for
+/// latency accounting downstream).
+pub type Arrival = (StdInstant, DemuxEvent);
+
 /// Permission to publish: where the media goes.
 pub struct PublishGrant {
     /// What to call the stream in logs (a channel slug; never the key).
@@ -81,7 +85,7 @@ pub struct PublishGrant {
     /// Receives the stream's codec configurations and access units. The live
     /// stream ends when this sender is dropped (the publisher left); if the
     /// receiver is dropped, the publisher is disconnected.
-    pub sink: mpsc::Sender<DemuxEvent>,
+    pub sink: mpsc::Sender<Arrival>,
 }
 
 /// Decides who may publish. Implemented by the binary over the control plane
@@ -179,7 +183,7 @@ async fn handle<H: PublishHandler>(
     let _ = socket.set_nodelay(true);
     let mut conn = Connection::new(config);
     let mut buf = BytesMut::with_capacity(64 * 1024);
-    let mut sink: Option<mpsc::Sender<DemuxEvent>> = None;
+    let mut sink: Option<mpsc::Sender<Arrival>> = None;
     let handshake_deadline = Instant::now() + Duration::from_secs(config.handshake_timeout_s);
     let idle = Duration::from_secs(config.idle_timeout_s);
 
@@ -202,6 +206,7 @@ async fn handle<H: PublishHandler>(
         if n == 0 {
             return Ok(Closed::Eof);
         }
+        let received_at = StdInstant::now();
         let pushed = conn.push(&buf[..n]);
         write_out(&mut socket, &mut conn, deadline).await?;
         match pushed {
@@ -249,7 +254,7 @@ async fn handle<H: PublishHandler>(
                 }
                 Event::Media(media) => {
                     if let Some(tx) = &sink
-                        && tx.send(media).await.is_err()
+                        && tx.send((received_at, media)).await.is_err()
                     {
                         return Ok(Closed::SinkGone);
                     }
@@ -261,7 +266,7 @@ async fn handle<H: PublishHandler>(
 }
 
 /// Resolves when the live stream dropped its receiver; never if there is none.
-async fn sink_closed(sink: &Option<mpsc::Sender<DemuxEvent>>) {
+async fn sink_closed(sink: &Option<mpsc::Sender<Arrival>>) {
     match sink {
         Some(tx) => tx.closed().await,
         None => std::future::pending().await,

@@ -13,8 +13,18 @@ pub struct LiveConfig {
     /// Segments listed in a live media playlist (the sliding window).
     pub playlist_window_segments: usize,
     /// Times a segment write is attempted before the segment is given up
-    /// (and the playlist continues after an EXT-X-DISCONTINUITY).
+    /// (and listed with EXT-X-GAP, so players skip it).
     pub store_attempts: u32,
+    /// Low-latency channels: target duration of an LL-HLS partial segment,
+    /// in seconds.
+    pub part_duration_s: f64,
+    /// Low-latency channels: segments listed in the live playlist. Longer
+    /// than the standard window so delta updates (`_HLS_skip=YES`) have
+    /// something to skip: CAN-SKIP-UNTIL is 6 target durations.
+    pub low_latency_window_segments: usize,
+    /// Memory for recent segments and parts of live streams, which the
+    /// origin serves without reading the store, in MiB.
+    pub hot_cache_mb: usize,
 }
 
 impl Default for LiveConfig {
@@ -23,6 +33,9 @@ impl Default for LiveConfig {
             segment_duration_s: 2.0,
             playlist_window_segments: 6,
             store_attempts: 5,
+            part_duration_s: 0.5,
+            low_latency_window_segments: 12,
+            hot_cache_mb: 256,
         }
     }
 }
@@ -44,6 +57,28 @@ impl LiveConfig {
         }
         if self.store_attempts == 0 {
             return Err("hls.store_attempts must be at least 1".into());
+        }
+        if !(0.1..=2.0).contains(&self.part_duration_s)
+            || self.part_duration_s > self.segment_duration_s / 2.0
+        {
+            return Err(format!(
+                "hls.part_duration_s must be between 0.1 and 2 and at most half of \
+                 segment_duration_s, not {}",
+                self.part_duration_s
+            ));
+        }
+        if !(7..=100).contains(&self.low_latency_window_segments) {
+            return Err(format!(
+                "hls.low_latency_window_segments must be between 7 and 100 (more than \
+                 the 6 segments delta updates keep), not {}",
+                self.low_latency_window_segments
+            ));
+        }
+        if self.hot_cache_mb < 16 {
+            return Err(format!(
+                "hls.hot_cache_mb must be at least 16, not {}",
+                self.hot_cache_mb
+            ));
         }
         Ok(())
     }

@@ -19,6 +19,6 @@ mod session;
 
 pub use config::LiveConfig;
 pub use error::{Error, Result};
-pub use registry::{Playlists, Registry, SessionView};
+pub use registry::{MediaPlaylistView, Playlists, Registry, SessionView};
 pub use render::SOURCE_RENDITION;
 pub use session::Live;

@@ -8,11 +8,10 @@
 use av::Time90k;
 use control::LiveStream;
 use packager::{BandwidthMeter, MediaPlaylist, SegmentEntry};
-use storage::keys;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::render::{SOURCE_RENDITION, store_final_playlists};
-use crate::session::{Inner, TS_EXTENSION};
+use crate::session::Inner;
 use crate::{Live, Result};
 
 impl Live {
@@ -63,8 +62,11 @@ async fn recover_one(inner: &Inner, ls: &LiveStream) -> Result<usize> {
         let entry = SegmentEntry {
             sequence: s.sequence as u64,
             duration,
-            uri: keys::segment_file_name(s.sequence as u64, TS_EXTENSION),
+            uri: s.uri.clone(),
             discontinuity: s.discontinuity,
+            gap: s.gap,
+            program_date_time_ms: s.program_date_time_ms,
+            map_uri: s.map_uri.clone(),
         };
         if let Err(e) = playlist.push(entry) {
             // A gap in the index (a row that was never written): what is
@@ -72,7 +74,9 @@ async fn recover_one(inner: &Inner, ls: &LiveStream) -> Result<usize> {
             warn!(error = %e, "segment index is not contiguous; the recording ends at the gap");
             break;
         }
-        bandwidth.record(s.size_bytes as usize, duration);
+        if !s.gap {
+            bandwidth.record(s.size_bytes as usize, duration);
+        }
     }
     playlist.end();
     let stored = if playlist.segments().len() > 0 {

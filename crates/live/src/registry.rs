@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::watch;
@@ -13,12 +14,48 @@ use tokio::sync::watch;
 /// Rendered playlists of one live broadcast.
 #[derive(Clone, Debug, Default)]
 pub struct Playlists {
-    /// `master.m3u8`; `None` until the first segment is stored.
+    /// `master.m3u8`; `None` until the first segment (or LL-HLS part) exists.
     pub master: Option<Bytes>,
     /// `{rendition}/index.m3u8` by rendition name.
-    pub media: HashMap<String, Bytes>,
+    pub media: HashMap<String, MediaPlaylistView>,
     /// True once the broadcast ended (playlists carry EXT-X-ENDLIST).
     pub ended: bool,
+    /// Low-Latency HLS: blocking reloads and delta updates are offered.
+    pub low_latency: bool,
+    /// `EXT-X-TARGETDURATION`; a blocking reload waits at most three.
+    pub target_duration: Duration,
+    /// When the newest listed media (part or segment) was completed by an
+    /// access unit arriving at ingest: the age of the live edge.
+    pub edge_received_at: Option<Instant>,
+}
+
+/// One rendition's media playlist and what blocking reloads need to know.
+#[derive(Clone, Debug, Default)]
+pub struct MediaPlaylistView {
+    /// The full playlist.
+    pub body: Bytes,
+    /// The delta update (`_HLS_skip=YES`), for low-latency playlists.
+    pub delta: Option<Bytes>,
+    /// Sequence number of the segment in progress (one past the last listed).
+    pub next_sequence: u64,
+    /// Sequence number of the last listed complete segment.
+    pub last_sequence: Option<u64>,
+    /// `(sequence, index)` of the last listed part.
+    pub last_part: Option<(u64, u32)>,
+}
+
+impl MediaPlaylistView {
+    /// Whether a blocking reload for `_HLS_msn=msn[&_HLS_part=part]` can be
+    /// answered (RFC 8216bis §6.2.5.2): that segment, or that part, is listed.
+    pub fn reached(&self, msn: u64, part: Option<u32>) -> bool {
+        if self.last_sequence.is_some_and(|last| last >= msn) {
+            return true;
+        }
+        match (part, self.last_part) {
+            (Some(part), Some(last)) => last >= (msn, part),
+            _ => false,
+        }
+    }
 }
 
 /// What the origin can see of a live session.

@@ -1,27 +1,27 @@
 //! [`Live`]: starts broadcasts and runs one actor per broadcast.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use av::{DemuxEvent, MediaInfo, Time90k};
 use bytes::Bytes;
-use control::{Channel, Db, NewSegment};
+use control::{Channel, Db, LatencyMode, NewSegment};
 use packager::{
-    BandwidthMeter, MediaPlaylist, Segment, SegmentEntry, SegmenterConfig, TsSegmenter,
+    BandwidthMeter, LowLatencyOptions, MediaPlaylist, Output, Part, PartEntry, Segment,
+    SegmentEntry, SegmentFormat, SegmentHead, Segmenter, SegmenterConfig,
 };
-use storage::{Store, keys};
+use storage::{HotCache, Store, keys};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use crate::registry::{Playlists, Registry, SessionView};
+use crate::registry::{MediaPlaylistView, Playlists, Registry, SessionView};
 use crate::render::{
     SOURCE_RENDITION, ingest_info, put_with_retry, source_master, store_final_playlists,
 };
 use crate::{Error, LiveConfig, Result};
-
-pub(crate) const TS_EXTENSION: &str = "ts";
 
 /// Starts and tracks live broadcasts. Cheap to clone.
 #[derive(Clone)]
@@ -32,6 +32,7 @@ pub struct Live {
 pub(crate) struct Inner {
     pub(crate) db: Db,
     pub(crate) store: Store,
+    pub(crate) cache: Arc<HotCache>,
     pub(crate) config: LiveConfig,
     pub(crate) registry: Registry,
     /// Supervisor tasks of the actors, to wait for them on shutdown.
@@ -41,11 +42,13 @@ pub(crate) struct Inner {
 }
 
 impl Live {
-    pub fn new(db: Db, store: Store, config: LiveConfig) -> Self {
+    /// `cache` holds recent segments and LL-HLS parts for the origin.
+    pub fn new(db: Db, store: Store, cache: Arc<HotCache>, config: LiveConfig) -> Self {
         Live {
             inner: Arc::new(Inner {
                 db,
                 store,
+                cache,
                 config,
                 registry: Registry::default(),
                 tasks: Mutex::new(Vec::new()),
@@ -59,6 +62,11 @@ impl Live {
         &self.inner.registry
     }
 
+    /// The hot cache of recent segments and parts.
+    pub fn cache(&self) -> &Arc<HotCache> {
+        &self.inner.cache
+    }
+
     /// Opens a broadcast on `channel` and spawns its actor. Media sent into
     /// the returned sender is packaged; dropping it ends the broadcast.
     /// `queue_depth` bounds the events buffered ahead of the actor. Returns
@@ -67,7 +75,7 @@ impl Live {
         &self,
         channel: &Channel,
         queue_depth: usize,
-    ) -> Result<(mpsc::Sender<DemuxEvent>, String)> {
+    ) -> Result<(mpsc::Sender<(Instant, DemuxEvent)>, String)> {
         let inner = &self.inner;
         if inner.registry.get(&channel.channel_id).is_some() {
             return Err(Error::Busy(channel.slug.clone()));
@@ -100,6 +108,15 @@ impl Live {
             return Err(Error::Busy(channel.slug.clone()));
         }
         let (tx, rx) = mpsc::channel(queue_depth.max(1));
+        let format = match channel.segment_format {
+            control::SegmentFormat::Ts => SegmentFormat::MpegTs,
+            control::SegmentFormat::Fmp4 => SegmentFormat::Fmp4,
+        };
+        // LL-HLS parts are fMP4 fragments: a low-latency channel set to TS
+        // gets standard HLS.
+        let low_latency = channel.latency_mode == LatencyMode::Low && format == SegmentFormat::Fmp4;
+        let target_duration = Time90k::from_secs_f64(inner.config.segment_duration_s);
+        let part_target = Time90k::from_secs_f64(inner.config.part_duration_s);
         let session = Session {
             live: inner.clone(),
             channel_id: channel.channel_id.clone(),
@@ -108,15 +125,25 @@ impl Live {
             playlists_tx,
             info: MediaInfo::default(),
             segmenter_config: SegmenterConfig {
-                target_duration: Time90k::from_secs_f64(inner.config.segment_duration_s),
+                target_duration,
+                format,
+                part_target: low_latency.then_some(part_target),
             },
+            part_target,
+            low_latency,
             segmenter: None,
-            playlist: MediaPlaylist::new(Time90k::from_secs_f64(inner.config.segment_duration_s)),
+            playlist: MediaPlaylist::new(target_duration),
             bandwidth: BandwidthMeter::default(),
             next_sequence: 0,
             pending_discontinuity: false,
+            map_uri: None,
+            init_generation: 0,
+            segment_started_ms: None,
+            last_arrival: None,
+            edge_received_at: None,
             active: false,
             dropped_units: 0,
+            gaps: 0,
         };
         // A root span: the broadcast outlives the connection that started it.
         let span = info_span!(parent: None, "live", channel = %channel.slug, live_stream = %live_stream_id);
@@ -196,25 +223,46 @@ struct Session {
     /// Codec configurations seen so far.
     info: MediaInfo,
     segmenter_config: SegmenterConfig,
+    /// LL-HLS part target (used when `low_latency`).
+    part_target: Time90k,
+    /// Low-Latency HLS: parts, blocking reloads, delta updates.
+    low_latency: bool,
     /// Started at the first access unit, with the configurations known then.
-    segmenter: Option<TsSegmenter>,
+    segmenter: Option<Segmenter>,
     playlist: MediaPlaylist,
     bandwidth: BandwidthMeter,
-    /// Sequence number of the next stored segment. Segments are numbered
-    /// here, not by the segmenter, so a segment the store refused leaves no
-    /// gap in the playlist: its number goes to the next one.
+    /// Sequence number the next segmenter starts at.
     next_sequence: u64,
-    /// The next listed segment follows a gap or a format change.
+    /// The next segment follows a format change (EXT-X-DISCONTINUITY).
     pending_discontinuity: bool,
+    /// The current initialization segment (fMP4), for EXT-X-MAP.
+    map_uri: Option<String>,
+    /// Initialization segments written so far (each segmenter writes one).
+    init_generation: u32,
+    /// Wall-clock start of the segment in progress, unix ms.
+    segment_started_ms: Option<i64>,
+    /// When the last access unit pushed into the segmenter arrived at ingest.
+    last_arrival: Option<Instant>,
+    /// When the media at the live edge (newest listed part or segment)
+    /// arrived at ingest.
+    edge_received_at: Option<Instant>,
     /// The first segment has been stored (live stream `active`).
     active: bool,
     dropped_units: u64,
+    /// Segments the store refused (listed with EXT-X-GAP).
+    gaps: u64,
+}
+
+fn now_unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Session {
-    async fn run(mut self, mut rx: mpsc::Receiver<DemuxEvent>) {
-        while let Some(event) = rx.recv().await {
-            self.on_event(event).await;
+    async fn run(mut self, mut rx: mpsc::Receiver<(Instant, DemuxEvent)>) {
+        while let Some((received_at, event)) = rx.recv().await {
+            self.on_event(received_at, event).await;
         }
         let reason = if self.live.shutting_down.load(Ordering::Relaxed) {
             "server shutting down"
@@ -224,7 +272,7 @@ impl Session {
         self.finish(reason).await;
     }
 
-    async fn on_event(&mut self, event: DemuxEvent) {
+    async fn on_event(&mut self, received_at: Instant, event: DemuxEvent) {
         match event {
             DemuxEvent::VideoConfig(c) => {
                 info!(codec = %c.codec_string(), width = c.width, height = c.height, "video configuration");
@@ -237,8 +285,11 @@ impl Session {
                 self.restart_segmenter().await;
             }
             DemuxEvent::Unit(au) => {
+                if self.segment_started_ms.is_none() {
+                    self.segment_started_ms = Some(now_unix_ms());
+                }
                 let segmenter = self.segmenter.get_or_insert_with(|| {
-                    TsSegmenter::new(
+                    Segmenter::new(
                         self.info.clone(),
                         self.segmenter_config.clone(),
                         self.next_sequence,
@@ -252,56 +303,137 @@ impl Session {
                     }
                     return;
                 }
+                self.last_arrival = Some(received_at);
                 self.drain().await;
             }
         }
     }
 
     /// A configuration changed mid-stream: close what the old segmenter has
-    /// and start a new one (its first segment gets EXT-X-DISCONTINUITY).
+    /// and start a new one (its first segment gets EXT-X-DISCONTINUITY and,
+    /// for fMP4, a new initialization segment).
     async fn restart_segmenter(&mut self) {
         if let Some(mut s) = self.segmenter.take() {
             s.finish();
-            let segments: Vec<Segment> = std::iter::from_fn(|| s.pull()).collect();
-            for seg in segments {
-                self.store_segment(seg).await;
+            let outputs: Vec<Output> = std::iter::from_fn(|| s.pull()).collect();
+            for output in outputs {
+                self.handle(output).await;
             }
             self.pending_discontinuity = true;
         }
     }
 
     async fn drain(&mut self) {
-        while let Some(seg) = self.segmenter.as_mut().and_then(|s| s.pull()) {
-            self.store_segment(seg).await;
+        while let Some(output) = self.segmenter.as_mut().and_then(|s| s.pull()) {
+            self.handle(output).await;
         }
     }
 
+    async fn handle(&mut self, output: Output) {
+        match output {
+            Output::Init(data) => self.store_init(data).await,
+            Output::Part(part) => self.list_part(part).await,
+            Output::Segment(seg) => self.store_segment(seg).await,
+        }
+    }
+
+    fn object_key(&self, file_name: &str) -> String {
+        keys::segment(&self.live_stream_id, SOURCE_RENDITION, file_name)
+    }
+
+    /// Stores a new fMP4 initialization segment; the segments after it name
+    /// it in EXT-X-MAP.
+    async fn store_init(&mut self, data: Bytes) {
+        self.init_generation += 1;
+        let name = if self.init_generation == 1 {
+            "init.mp4".to_string()
+        } else {
+            format!("init-{}.mp4", self.init_generation)
+        };
+        let key = self.object_key(&name);
+        self.live.cache.insert(key.clone(), data.clone());
+        let attempts = self.live.config.store_attempts;
+        if let Err(e) = put_with_retry(&self.live.store, attempts, &key, data).await {
+            // The hot cache still serves it to live viewers; the recording
+            // would not play, which the VOD's failure to store shows.
+            error!(error = %e, key, "could not store the initialization segment");
+        }
+        self.map_uri = Some(name);
+    }
+
+    /// Lists an LL-HLS part. Parts live only in the hot cache; the whole
+    /// segment they make up is stored when it completes.
+    async fn list_part(&mut self, part: Part) {
+        let sequence = part.segment_sequence;
+        let file_name = format!("{sequence}.{}.m4s", part.index);
+        self.live
+            .cache
+            .insert(self.object_key(&file_name), part.to_bytes());
+        if part.index == 0 {
+            let head = SegmentHead {
+                discontinuity: self.pending_discontinuity,
+                program_date_time_ms: self.segment_started_ms,
+                map_uri: self.map_uri.clone(),
+            };
+            if let Err(e) = self.playlist.begin_segment(sequence, head) {
+                error!(error = %e, sequence, "cannot begin segment in the playlist");
+                return;
+            }
+        }
+        let entry = PartEntry {
+            index: part.index,
+            duration: part.duration,
+            independent: part.independent,
+            uri: file_name,
+            gap: false,
+        };
+        if let Err(e) = self.playlist.push_part(sequence, entry) {
+            error!(error = %e, sequence, index = part.index, "cannot list part");
+            return;
+        }
+        self.edge_received_at = self.last_arrival;
+        self.publish_memory();
+    }
+
     /// Stores a segment, indexes it, then lists it. A segment the store
-    /// refuses after every attempt is left out and the playlist continues
-    /// after a discontinuity.
+    /// refuses after every attempt is listed with EXT-X-GAP, so players skip
+    /// it and sequence numbers stay consecutive.
     async fn store_segment(&mut self, seg: Segment) {
         let live = self.live.clone();
-        let sequence = self.next_sequence;
+        let sequence = seg.sequence;
+        self.next_sequence = sequence + 1;
+        let program_date_time_ms = self.segment_started_ms.replace(now_unix_ms());
         // A one-frame last segment may have no measurable duration; a
         // playlist entry needs a positive one.
         let duration = Time90k(seg.duration.0.max(Time90k::from_millis(1).0));
-        let file_name = keys::segment_file_name(sequence, TS_EXTENSION);
-        let key = keys::segment(&self.live_stream_id, SOURCE_RENDITION, &file_name);
+        let file_name = keys::segment_file_name(sequence, seg.format.extension());
+        let key = self.object_key(&file_name);
+        let size_bytes = seg.size_bytes();
         let attempts = live.config.store_attempts;
-        if let Err(e) = put_with_retry(&live.store, attempts, &key, seg.data.clone()).await {
-            error!(error = %e, sequence, "segment lost: storage failed");
-            self.pending_discontinuity = true;
-            return;
-        }
-        self.next_sequence += 1;
+        let whole = seg.to_bytes();
+        let gap = match put_with_retry(&live.store, attempts, &key, whole.clone()).await {
+            Ok(()) => {
+                live.cache.insert(key, whole);
+                false
+            }
+            Err(e) => {
+                error!(error = %e, sequence, "segment lost: storage failed; listing it as a gap");
+                self.gaps += 1;
+                true
+            }
+        };
         let discontinuity = std::mem::take(&mut self.pending_discontinuity);
         let record = NewSegment {
             live_stream_id: self.live_stream_id.clone(),
             rendition: SOURCE_RENDITION.to_string(),
             sequence: sequence as i64,
             duration_90k: duration.0,
-            size_bytes: seg.data.len() as i64,
+            size_bytes: size_bytes.max(1) as i64,
             discontinuity,
+            uri: file_name.clone(),
+            map_uri: self.map_uri.clone(),
+            gap,
+            program_date_time_ms,
         };
         if let Err(e) = live.db.add_segment(record).await {
             // The segment still plays; only crash recovery would miss it.
@@ -312,14 +444,22 @@ impl Session {
             duration,
             uri: file_name,
             discontinuity,
+            gap,
+            program_date_time_ms,
+            map_uri: self.map_uri.clone(),
         };
         if let Err(e) = self.playlist.push(entry) {
-            // Sequence numbers come from our own counter: this is a bug.
+            // Sequence numbers come from the segmenter: this is a bug.
             error!(error = %e, sequence, "cannot list segment");
             return;
         }
-        self.bandwidth.record(seg.data.len(), duration);
-        if !self.active {
+        if !gap {
+            self.bandwidth.record(size_bytes, duration);
+        }
+        if !self.low_latency {
+            self.edge_received_at = self.last_arrival;
+        }
+        if !self.active && !gap {
             self.active = true;
             if let Err(e) = live
                 .db
@@ -333,50 +473,81 @@ impl Session {
                 "first segment stored; stream is active"
             );
         }
-        self.publish_live().await;
-    }
-
-    /// Renders the live playlists, hands them to the origin and writes them
-    /// to the store (for CDN/bucket playback).
-    async fn publish_live(&mut self) {
-        let master = Bytes::from(source_master(
-            &ingest_info(&self.info),
-            &self.bandwidth,
-            keys::MEDIA_PLAYLIST,
-        ));
-        let media = Bytes::from(
-            self.playlist
-                .render_live(self.live.config.playlist_window_segments),
-        );
-        self.send_playlists(master.clone(), media.clone());
+        let (master, media) = self.publish_memory();
+        // The store gets the playlists per segment (for CDN/bucket playback),
+        // not per part.
         let id = &self.live_stream_id;
-        let attempts = self.live.config.store_attempts;
         for (key, body) in [
             (keys::media_playlist(id, SOURCE_RENDITION), media),
             (keys::master_playlist(id), master),
         ] {
-            if let Err(e) = put_with_retry(&self.live.store, attempts, &key, body).await {
+            if let Err(e) = put_with_retry(&live.store, attempts, &key, body).await {
                 error!(error = %e, key, "could not store playlist");
             }
         }
     }
 
-    fn send_playlists(&self, master: Bytes, media: Bytes) {
-        let mut playlists = Playlists {
-            master: Some(master),
-            ended: self.playlist.is_ended(),
-            ..Playlists::default()
+    fn master(&self) -> Bytes {
+        Bytes::from(source_master(
+            &ingest_info(&self.info),
+            &self.bandwidth,
+            keys::MEDIA_PLAYLIST,
+        ))
+    }
+
+    /// Renders the live playlists and hands them to the origin. Returns the
+    /// master and the full media playlist.
+    fn publish_memory(&self) -> (Bytes, Bytes) {
+        let master = self.master();
+        let config = &self.live.config;
+        let (body, delta) = if self.low_latency && !self.playlist.is_ended() {
+            let mut options = LowLatencyOptions {
+                window_segments: config.low_latency_window_segments,
+                part_target: self.part_target,
+                skip: false,
+                preload_hint_uri: self
+                    .playlist
+                    .next_part()
+                    .map(|(seq, idx)| format!("{seq}.{idx}.m4s")),
+            };
+            let body = Bytes::from(self.playlist.render_low_latency(&options));
+            options.skip = true;
+            let delta = Bytes::from(self.playlist.render_low_latency(&options));
+            (body, Some(delta))
+        } else {
+            let window = if self.low_latency {
+                config.low_latency_window_segments
+            } else {
+                config.playlist_window_segments
+            };
+            (Bytes::from(self.playlist.render_live(window)), None)
         };
-        playlists.media.insert(SOURCE_RENDITION.to_string(), media);
+        let last_sequence = self.playlist.segments().last().map(|s| s.sequence);
+        let view = MediaPlaylistView {
+            body: body.clone(),
+            delta,
+            next_sequence: last_sequence.map_or(self.next_sequence, |s| s + 1),
+            last_sequence,
+            last_part: self.playlist.last_part(),
+        };
+        let playlists = Playlists {
+            master: Some(master.clone()),
+            media: HashMap::from([(SOURCE_RENDITION.to_string(), view)]),
+            ended: self.playlist.is_ended(),
+            low_latency: self.low_latency,
+            target_duration: Duration::from_secs(self.playlist.target_duration_secs()),
+            edge_received_at: self.edge_received_at,
+        };
         self.playlists_tx.send_replace(Arc::new(playlists));
+        (master, body)
     }
 
     async fn finish(mut self, reason: &str) {
         if let Some(mut s) = self.segmenter.take() {
             s.finish();
-            let segments: Vec<Segment> = std::iter::from_fn(|| s.pull()).collect();
-            for seg in segments {
-                self.store_segment(seg).await;
+            let outputs: Vec<Output> = std::iter::from_fn(|| s.pull()).collect();
+            for output in outputs {
+                self.handle(output).await;
             }
         }
         self.playlist.end();
@@ -384,16 +555,13 @@ impl Session {
         let segments = self.playlist.segments().len();
         let ingest = ingest_info(&self.info);
         let stored = if segments > 0 {
-            let window = live.config.playlist_window_segments;
+            let window = if self.low_latency {
+                live.config.low_latency_window_segments
+            } else {
+                live.config.playlist_window_segments
+            };
             // Viewers following the live URL see EXT-X-ENDLIST at once.
-            self.send_playlists(
-                Bytes::from(source_master(
-                    &ingest,
-                    &self.bandwidth,
-                    keys::MEDIA_PLAYLIST,
-                )),
-                Bytes::from(self.playlist.render_live(window)),
-            );
+            self.publish_memory();
             let result = store_final_playlists(
                 &live.store,
                 live.config.store_attempts,
@@ -415,6 +583,11 @@ impl Session {
         // The origin now serves this broadcast from storage (its final
         // playlists are there) and the channel may go live again.
         live.registry.remove(&self.channel_id, &self.live_stream_id);
+        // Parts are no longer listed anywhere.
+        live.cache.remove_prefix(&format!(
+            "{}/",
+            keys::live_stream_prefix(&self.live_stream_id)
+        ));
         if let Some(vod_id) = &self.vod_id {
             let result = match (segments, stored) {
                 (0, _) => live.db.fail_vod(vod_id).await.map(|_| ()),
@@ -437,6 +610,7 @@ impl Session {
         info!(
             reason,
             segments,
+            gaps = self.gaps,
             duration_s = self.playlist.total_duration().as_secs_f64(),
             dropped_units = self.dropped_units,
             "broadcast ended"

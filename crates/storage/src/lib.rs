@@ -6,8 +6,10 @@
 //! segment in a playlist only after its put returned.
 
 mod error;
+mod hot_cache;
 pub mod keys;
 mod store;
 
 pub use error::{Error, Result};
+pub use hot_cache::{HotCache, HotCacheStats};
 pub use store::Store;
