@@ -51,6 +51,36 @@ pub enum Command {
     /// Manage channels (what creators stream to).
     #[command(subcommand)]
     Channel(ChannelCommand),
+    /// Remux a file (FLV or MP4, H.264 + AAC) into an HLS VOD with the live
+    /// packager: OUTDIR gets index.m3u8, master.m3u8 and the segments. No
+    /// re-encoding; segments are cut at keyframes.
+    Segment(SegmentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SegmentArgs {
+    /// Input file: FLV or MP4 (progressive) with H.264 video and/or AAC audio.
+    pub input: PathBuf,
+    /// Output directory (created if missing; existing files are overwritten).
+    pub outdir: PathBuf,
+    /// Segment container.
+    #[arg(long, value_enum, default_value_t = SegmentFormatArg::Ts)]
+    pub format: SegmentFormatArg,
+    /// Target segment duration in seconds (segments are cut at the first
+    /// keyframe at or after it).
+    #[arg(long, default_value_t = 2.0, value_name = "S")]
+    pub segment_duration: f64,
+    /// Print a summary as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SegmentFormatArg {
+    /// MPEG-TS segments (.ts).
+    Ts,
+    /// Fragmented MP4 / CMAF segments (.m4s) with an init.mp4.
+    Fmp4,
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,10 +136,14 @@ pub struct ChannelCreate {
     /// Display title (defaults to the slug).
     #[arg(long)]
     pub title: Option<String>,
-    /// Latency mode: standard (2 s MPEG-TS segments) or low (Low-Latency HLS;
-    /// until LL-HLS packaging ships, low channels are packaged like standard).
+    /// Latency mode: standard (HLS with 2 s segments, ~6-10 s behind live)
+    /// or low (Low-Latency HLS with 0.5 s parts, ~2-3 s behind live).
     #[arg(long, value_enum, default_value_t = Latency::Standard)]
     pub latency: Latency,
+    /// HLS segment container: ts (MPEG-TS) or fmp4 (CMAF). Default: fmp4
+    /// for low-latency channels (LL-HLS needs it), ts otherwise.
+    #[arg(long, value_enum)]
+    pub segment_format: Option<SegmentFormatArg>,
     /// Print {"channel_id","stream_key","playback_id","rtmp_url","hls_url"} as JSON.
     #[arg(long)]
     pub json: bool,

@@ -4,13 +4,15 @@ use anyhow::{Context, anyhow};
 use control::{Db, LatencyMode, NewChannel, NewUser};
 use serde_json::json;
 
-use crate::cli::{ChannelCommand, Cli, Command, Latency, Role, UserCommand};
+use crate::cli::{ChannelCommand, Cli, Command, Latency, Role, SegmentFormatArg, UserCommand};
 use crate::config::{Config, Resolved};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let resolved = Config::load(cli.config.as_deref())?.resolve()?;
     match cli.command {
         Command::Serve => crate::serve::run(resolved).await,
+        // Handled in main, without a runtime or configuration.
+        Command::Segment(_) => unreachable!("segment runs before the runtime starts"),
         Command::Migrate => {
             let db = open_db(&resolved).await?;
             db.close().await;
@@ -67,6 +69,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         Latency::Standard => LatencyMode::Standard,
                         Latency::Low => LatencyMode::Low,
                     },
+                    segment_format: args.segment_format.map(|f| match f {
+                        SegmentFormatArg::Ts => control::SegmentFormat::Ts,
+                        SegmentFormatArg::Fmp4 => control::SegmentFormat::Fmp4,
+                    }),
                 })
                 .await
                 .context("cannot create channel")?;

@@ -8,6 +8,7 @@ mod commands;
 mod config;
 mod logging;
 mod publish;
+mod segment;
 mod serve;
 
 use clap::Parser;
@@ -15,6 +16,16 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     logging::init(&cli);
+    // File remuxing is synchronous: no async runtime, no configuration.
+    if let cli::Command::Segment(args) = &cli.command {
+        return match segment::run(args) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

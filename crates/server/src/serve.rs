@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use live::Live;
-use storage::Store;
+use storage::{HotCache, Store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -23,7 +23,10 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
     let config = &resolved.config;
     let db = open_db(&resolved).await?;
     let store = Store::open(&resolved.storage_url).context("cannot open storage")?;
-    let live = Live::new(db.clone(), store.clone(), config.hls.clone());
+    let cache = Arc::new(HotCache::new(
+        config.hls.hot_cache_mb.saturating_mul(1 << 20),
+    ));
+    let live = Live::new(db.clone(), store.clone(), cache, config.hls.clone());
     match live.recover().await {
         Ok(0) => {}
         Ok(n) => info!(

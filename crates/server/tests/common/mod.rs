@@ -204,6 +204,11 @@ impl Server {
 
     /// Creates a user and a channel through the CLI.
     pub fn create_channel(&self, slug: &str) -> ChannelInfo {
+        self.create_channel_with(slug, &[])
+    }
+
+    /// Creates a user and a channel with extra `channel create` arguments.
+    pub fn create_channel_with(&self, slug: &str, extra: &[&str]) -> ChannelInfo {
         let out = self.aethex(&[
             "user",
             "create",
@@ -218,9 +223,11 @@ impl Server {
             "user create: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let out = self.aethex(&[
+        let mut args = vec![
             "channel", "create", "--owner", slug, "--slug", slug, "--json",
-        ]);
+        ];
+        args.extend_from_slice(extra);
+        let out = self.aethex(&args);
         assert!(
             out.status.success(),
             "channel create: {}",
