@@ -111,6 +111,11 @@ pub(crate) trait SegmentWriter {
     /// Completes the segment's bytes (with parts: the concatenation of all
     /// parts, the last of which already ended).
     fn close(&mut self, seg: Self::Open, last_video_duration: Time90k) -> Vec<Bytes>;
+
+    /// Takes back the bytes of a segment the caller is done with, to reuse
+    /// its memory. Writers that build segments from slices of the access
+    /// units have nothing to reuse.
+    fn recycle(&mut self, _data: Vec<Bytes>) {}
 }
 
 /// The part receiving access units.
@@ -240,6 +245,10 @@ impl<W: SegmentWriter> Core<W> {
             dropped: 0,
             finished: false,
         }
+    }
+
+    pub(crate) fn recycle(&mut self, data: Vec<Bytes>) {
+        self.writer.recycle(data);
     }
 
     pub(crate) fn writer(&self) -> &W {

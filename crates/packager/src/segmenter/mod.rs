@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use crate::fmp4::Fmp4Writer;
 use crate::ts::TsWriter;
-use crate::{Output, Result, SegmentFormat, SegmenterConfig};
+use crate::{Output, Result, Segment, SegmentFormat, SegmenterConfig};
 
 /// Access units in; an initialization segment (fMP4), LL-HLS parts (fMP4
 /// with a part target) and media segments out.
@@ -131,6 +131,15 @@ impl Segmenter {
         with_core!(&mut self.inner, c => c.pull())
     }
 
+    /// Hands back a segment that has been written out, so its buffer is
+    /// reused for a later segment instead of allocating (and page-faulting
+    /// in) a fresh one: MPEG-TS segments are one ~1 MB buffer each. Optional;
+    /// a no-op when the bytes are still shared elsewhere, and for fMP4
+    /// (whose segments are slices of the access units).
+    pub fn recycle(&mut self, segment: Segment) {
+        with_core!(&mut self.inner, c => c.recycle(segment.data))
+    }
+
     pub fn format(&self) -> SegmentFormat {
         match self.inner {
             Inner::Ts(_) => SegmentFormat::MpegTs,
@@ -161,5 +170,44 @@ impl Segmenter {
     /// video (audio-only: audio) track, else from the codec configuration.
     pub fn frame_duration(&self) -> Option<Time90k> {
         with_core!(&self.inner, c => c.frame_duration())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil;
+
+    /// Segments from one stream, optionally handing each back after reading it.
+    fn segments(recycle: bool) -> Vec<Vec<u8>> {
+        let (info, units) = testutil::demux_fixture(include_bytes!(
+            "../../testdata/ffmpeg_192x108_2997fps_bframes_aac44k.flv"
+        ));
+        let mut s = Segmenter::new(info, SegmenterConfig::default(), 0);
+        let mut out = Vec::new();
+        let mut collect = |s: &mut Segmenter| {
+            while let Some(o) = s.pull() {
+                if let Output::Segment(seg) = o {
+                    out.push(seg.to_bytes().to_vec());
+                    if recycle {
+                        s.recycle(seg);
+                    }
+                }
+            }
+        };
+        for au in units {
+            s.push(au).unwrap();
+            collect(&mut s);
+        }
+        s.finish();
+        collect(&mut s);
+        out
+    }
+
+    #[test]
+    fn recycled_buffers_give_identical_segments() {
+        let fresh = segments(false);
+        assert!(fresh.len() >= 3);
+        assert_eq!(segments(true), fresh);
     }
 }

@@ -57,6 +57,9 @@ pub(crate) struct TsWriter {
     scratch: Vec<u8>,
     /// Capacity for the next segment buffer.
     size_hint: usize,
+    /// A finished segment's buffer handed back by the caller, for the next
+    /// segment.
+    spare: Option<BytesMut>,
 }
 
 impl TsWriter {
@@ -79,6 +82,7 @@ impl TsWriter {
             cc_audio: Continuity::default(),
             scratch: Vec::with_capacity(64 * 1024),
             size_hint: INITIAL_SEGMENT_CAPACITY,
+            spare: None,
         }
     }
 }
@@ -115,7 +119,14 @@ impl SegmentWriter for TsWriter {
     }
 
     fn open(&mut self, _sequence: u64) -> TsSegmentBuf {
-        let mut buf = BytesMut::with_capacity(self.size_hint);
+        let mut buf = match self.spare.take() {
+            Some(mut spare) => {
+                spare.clear();
+                spare.reserve(self.size_hint);
+                spare
+            }
+            None => BytesMut::with_capacity(self.size_hint),
+        };
         put_psi(&mut buf, &self.pat, &mut self.cc_pat);
         put_psi(&mut buf, &self.pmt, &mut self.cc_pmt);
         TsSegmentBuf {
@@ -187,5 +198,16 @@ impl SegmentWriter for TsWriter {
         let len = seg.buf.len();
         self.size_hint = (len + len / 8).max(MIN_SEGMENT_CAPACITY);
         vec![seg.buf.freeze()]
+    }
+
+    fn recycle(&mut self, mut data: Vec<Bytes>) {
+        // Only a buffer nobody else holds comes back (`try_into_mut`).
+        if data.len() == 1
+            && self.spare.is_none()
+            && let Some(one) = data.pop()
+            && let Ok(buf) = one.try_into_mut()
+        {
+            self.spare = Some(buf);
+        }
     }
 }
