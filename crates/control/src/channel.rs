@@ -64,6 +64,8 @@ pub struct Channel {
     pub latency_mode: LatencyMode,
     /// Segment container of its broadcasts.
     pub segment_format: SegmentFormat,
+    /// Name of the transcoding ladder preset (server configuration).
+    pub ladder: String,
     /// 24 random alphanumerics; unique. Names the live output:
     /// `/hls/{playback_id}/master.m3u8`.
     pub playback_id: String,
@@ -96,6 +98,8 @@ pub struct NewChannel {
     pub latency_mode: LatencyMode,
     /// `None`: fMP4 for low-latency channels (LL-HLS needs it), else TS.
     pub segment_format: Option<SegmentFormat>,
+    /// Ladder preset name; `None`: "default".
+    pub ladder: Option<String>,
 }
 
 /// What [`Db::create_channel`] returns: the channel and its stream key, the
@@ -114,6 +118,7 @@ pub struct ChannelUpdate {
     pub title: Option<String>,
     pub latency_mode: Option<LatencyMode>,
     pub segment_format: Option<SegmentFormat>,
+    pub ladder: Option<String>,
     pub enabled: Option<bool>,
     pub record: Option<bool>,
     pub visibility: Option<Visibility>,
@@ -189,6 +194,26 @@ fn validate_reconnect_window(seconds: u32) -> Result<u32> {
     Ok(seconds)
 }
 
+/// The ladder preset of a new channel unless one is named.
+pub const DEFAULT_LADDER: &str = "default";
+
+/// A ladder preset name: 1-64 of `[a-z0-9_-]` (the server checks that the
+/// preset exists in its configuration).
+pub fn validate_ladder_name(name: &str) -> Result<String> {
+    let valid = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if valid {
+        Ok(name.to_string())
+    } else {
+        Err(Error::invalid(
+            "ladder",
+            "must be 1-64 characters of a-z, 0-9, '-' and '_'",
+        ))
+    }
+}
+
 /// `SELECT` of every [`Channel`] column (then `$extra` columns) from
 /// `channel c` followed by `$tail`. Literals only, so the statement stays a
 /// `&'static str`, which is what sqlx 0.9 takes without `AssertSqlSafe`.
@@ -199,7 +224,7 @@ macro_rules! select_channel {
     ($extra:literal, $tail:literal) => {
         concat!(
             "SELECT c.channel_id, c.owner_user_id, c.slug, c.title, c.latency_mode, \
-             c.segment_format, c.playback_id, c.enabled, c.record, c.visibility, c.reconnect_window_s, \
+             c.segment_format, c.ladder, c.playback_id, c.enabled, c.record, c.visibility, c.reconnect_window_s, \
              c.created_at_ms, c.updated_at_ms",
             $extra,
             " FROM channel c ",
@@ -216,6 +241,7 @@ fn channel_from_row(row: &AnyRow) -> Result<Channel> {
         title: row.try_get("title")?,
         latency_mode: decode::text_enum(row, "channel", "latency_mode")?,
         segment_format: decode::text_enum(row, "channel", "segment_format")?,
+        ladder: row.try_get("ladder")?,
         playback_id: row.try_get("playback_id")?,
         enabled: decode::flag(row, "channel", "enabled")?,
         record: decode::flag(row, "channel", "record")?,
@@ -250,6 +276,11 @@ impl Db {
                 LatencyMode::Low => SegmentFormat::Fmp4,
                 LatencyMode::Standard => SegmentFormat::Ts,
             }),
+            ladder: new
+                .ladder
+                .map(|l| validate_ladder_name(&l))
+                .transpose()?
+                .unwrap_or_else(|| DEFAULT_LADDER.to_string()),
             playback_id: new_playback_id(),
             enabled: true,
             record: true,
@@ -264,8 +295,8 @@ impl Db {
         sqlx::query(
             "INSERT INTO channel (channel_id, owner_user_id, slug, title, latency_mode, \
              playback_id, enabled, record, visibility, reconnect_window_s, created_at_ms, \
-             updated_at_ms, segment_format) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             updated_at_ms, segment_format, ladder) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&channel.channel_id)
         .bind(&channel.owner_user_id)
@@ -280,6 +311,7 @@ impl Db {
         .bind(channel.created_at_ms)
         .bind(channel.updated_at_ms)
         .bind(channel.segment_format.as_str())
+        .bind(&channel.ladder)
         .execute(&mut *tx)
         .await
         .map_err(|e| match violation(&e) {
@@ -407,6 +439,11 @@ impl Db {
     /// on a bad title or reconnect window.
     pub async fn update_channel(&self, channel_id: &str, update: ChannelUpdate) -> Result<Channel> {
         let title = update.title.as_deref().map(normalize_title).transpose()?;
+        let ladder = update
+            .ladder
+            .as_deref()
+            .map(validate_ladder_name)
+            .transpose()?;
         let reconnect_window_s = update
             .reconnect_window_s
             .map(validate_reconnect_window)
@@ -417,7 +454,7 @@ impl Db {
              latency_mode = COALESCE($2, latency_mode), enabled = COALESCE($3, enabled), \
              record = COALESCE($4, record), visibility = COALESCE($5, visibility), \
              reconnect_window_s = COALESCE($6, reconnect_window_s), updated_at_ms = $7, \
-             segment_format = COALESCE($9, segment_format) \
+             segment_format = COALESCE($9, segment_format), ladder = COALESCE($10, ladder) \
              WHERE channel_id = $8",
         )
         .bind(title)
@@ -429,6 +466,7 @@ impl Db {
         .bind(now_ms())
         .bind(channel_id)
         .bind(update.segment_format.map(|f| f.as_str()))
+        .bind(ladder)
         .execute(&self.pool)
         .await?;
         if updated.rows_affected() == 0 {

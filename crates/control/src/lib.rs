@@ -51,8 +51,9 @@ mod vod;
 pub mod testutil;
 
 pub use channel::{
-    Channel, ChannelUpdate, CreatedChannel, LatencyMode, NewChannel, RECONNECT_WINDOW_MAX_S,
-    SLUG_MAX_LEN, SLUG_MIN_LEN, SegmentFormat, TITLE_MAX_CHARS, Visibility, normalize_slug,
+    Channel, ChannelUpdate, CreatedChannel, DEFAULT_LADDER, LatencyMode, NewChannel,
+    RECONNECT_WINDOW_MAX_S, SLUG_MAX_LEN, SLUG_MIN_LEN, SegmentFormat, TITLE_MAX_CHARS, Visibility,
+    normalize_slug, validate_ladder_name,
 };
 pub use db::{Backend, Db, DbConfig};
 pub use error::{Error, Result};

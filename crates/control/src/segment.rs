@@ -141,4 +141,17 @@ impl Db {
         .await?;
         rows.iter().map(segment_from_row).collect()
     }
+
+    /// The renditions of a broadcast that have indexed segments, by name.
+    pub async fn segment_renditions(&self, live_stream_id: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT rendition FROM segment WHERE live_stream_id = $1 ORDER BY rendition",
+        )
+        .bind(live_stream_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("rendition").map_err(Into::into))
+            .collect()
+    }
 }

@@ -267,6 +267,7 @@ pub async fn channel(db: &Db, slug: &str) -> (Channel, String) {
             title: format!("{slug} live"),
             latency_mode: LatencyMode::Standard,
             segment_format: None,
+            ladder: None,
         })
         .await
         .expect("create test channel");

@@ -15,6 +15,7 @@ mod error;
 mod recover;
 mod registry;
 mod render;
+mod rendition;
 mod session;
 
 pub use config::LiveConfig;

@@ -8,9 +8,10 @@
 use av::Time90k;
 use control::LiveStream;
 use packager::{BandwidthMeter, MediaPlaylist, SegmentEntry};
+use storage::keys;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use crate::render::{SOURCE_RENDITION, store_final_playlists};
+use crate::render::{FinalRendition, SOURCE_RENDITION, source_master, store_final_playlists};
 use crate::session::Inner;
 use crate::{Live, Result};
 
@@ -53,64 +54,93 @@ impl Live {
 
 async fn recover_one(inner: &Inner, ls: &LiveStream) -> Result<usize> {
     let id = &ls.live_stream_id;
-    let segments = inner.db.segments(id, SOURCE_RENDITION).await?;
     let target = Time90k::from_secs_f64(inner.config.segment_duration_s);
-    let mut playlist = MediaPlaylist::new(target);
-    let mut bandwidth = BandwidthMeter::default();
-    for s in &segments {
-        let duration = Time90k(s.duration_90k);
-        let entry = SegmentEntry {
-            sequence: s.sequence as u64,
-            duration,
-            uri: s.uri.clone(),
-            discontinuity: s.discontinuity,
-            gap: s.gap,
-            program_date_time_ms: s.program_date_time_ms,
-            map_uri: s.map_uri.clone(),
-        };
-        if let Err(e) = playlist.push(entry) {
-            // A gap in the index (a row that was never written): what is
-            // listed must be playable in order, so the recording ends here.
-            warn!(error = %e, "segment index is not contiguous; the recording ends at the gap");
-            break;
+    let mut names = inner.db.segment_renditions(id).await?;
+    // The source first: it decides the VOD's totals.
+    names.sort_by_key(|n| n != SOURCE_RENDITION);
+    let mut playlists = Vec::new();
+    for name in &names {
+        let segments = inner.db.segments(id, name).await?;
+        let mut playlist = MediaPlaylist::new(target);
+        for s in &segments {
+            let entry = SegmentEntry {
+                sequence: s.sequence as u64,
+                duration: Time90k(s.duration_90k),
+                uri: s.uri.clone(),
+                discontinuity: s.discontinuity,
+                gap: s.gap,
+                program_date_time_ms: s.program_date_time_ms,
+                map_uri: s.map_uri.clone(),
+            };
+            if let Err(e) = playlist.push(entry) {
+                // A gap in the index (a row that was never written): what is
+                // listed must be playable in order, so the recording ends here.
+                warn!(rendition = %name, error = %e, "segment index is not contiguous; the recording ends at the gap");
+                break;
+            }
         }
-        if !s.gap {
-            bandwidth.record(s.size_bytes as usize, duration);
+        playlist.end();
+        if playlist.segments().len() > 0 {
+            playlists.push((name.clone(), playlist, segments));
         }
     }
-    playlist.end();
-    let stored = if playlist.segments().len() > 0 {
+    let source = playlists
+        .iter()
+        .find(|(name, _, _)| name == SOURCE_RENDITION)
+        .map(|(_, p, _)| (p.segments().len(), p.total_duration()));
+    let stored = if playlists.is_empty() {
+        Ok(false)
+    } else {
+        // The live master the broadcast last wrote lists every rendition;
+        // without one, rebuild a source-only master from the live stream row.
+        let live_master = match inner.store.get(&keys::master_playlist(id)).await {
+            Ok(Some(m)) => String::from_utf8_lossy(&m).into_owned(),
+            _ => {
+                let mut bandwidth = BandwidthMeter::default();
+                if let Some((_, _, segments)) =
+                    playlists.iter().find(|(n, _, _)| n == SOURCE_RENDITION)
+                {
+                    for s in segments.iter().filter(|s| !s.gap) {
+                        bandwidth.record(s.size_bytes as usize, Time90k(s.duration_90k));
+                    }
+                }
+                source_master(&ls.ingest, &bandwidth, keys::MEDIA_PLAYLIST)
+            }
+        };
+        let finals: Vec<FinalRendition<'_>> = playlists
+            .iter()
+            .map(|(name, playlist, _)| FinalRendition { name, playlist })
+            .collect();
         store_final_playlists(
             &inner.store,
             inner.config.store_attempts,
             id,
-            &playlist,
+            &finals,
             inner.config.playlist_window_segments,
-            &ls.ingest,
-            &bandwidth,
+            &live_master,
         )
         .await
         .map(|()| true)
-    } else {
-        Ok(false)
     };
     // End the live stream whatever happened, so the channel can go live again.
     inner.db.end_live_stream(id, "server restarted").await?;
     let stored = stored?;
     if let Some(vod) = inner.db.vod_by_live_stream(id).await? {
-        let count = playlist.segments().len();
-        if stored {
-            inner
-                .db
-                .finish_vod(
-                    &vod.vod_id,
-                    playlist.total_duration().as_millis(),
-                    u32::try_from(count).unwrap_or(u32::MAX),
-                )
-                .await?;
-        } else {
-            inner.db.fail_vod(&vod.vod_id).await?;
+        match source {
+            Some((count, duration)) if stored => {
+                inner
+                    .db
+                    .finish_vod(
+                        &vod.vod_id,
+                        duration.as_millis(),
+                        u32::try_from(count).unwrap_or(u32::MAX),
+                    )
+                    .await?;
+            }
+            _ => {
+                inner.db.fail_vod(&vod.vod_id).await?;
+            }
         }
     }
-    Ok(playlist.segments().len())
+    Ok(source.map_or(0, |(count, _)| count))
 }

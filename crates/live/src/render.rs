@@ -25,8 +25,41 @@ pub(crate) fn ingest_info(info: &MediaInfo) -> IngestInfo {
     }
 }
 
-/// The master playlist of the passthrough rendition, pointing at
-/// `source/{media_playlist}`.
+/// One entry of a master playlist: a rendition's media playlist
+/// `{name}/{media_playlist}` and what players choose by.
+pub(crate) struct VariantInfo<'a> {
+    pub name: &'a str,
+    pub info: &'a MediaInfo,
+    pub bandwidth: &'a BandwidthMeter,
+    /// Frame rate when the rendition's SPS does not say.
+    pub fallback_fps: Option<f64>,
+    /// Bits per second to announce before anything was measured (a
+    /// transcoded rendition's configured bitrate).
+    pub estimated_bps: Option<u64>,
+}
+
+/// A master playlist over `variants`, each pointing at `{name}/{media_playlist}`.
+pub(crate) fn master_playlist(variants: &[VariantInfo<'_>], media_playlist: &str) -> String {
+    let variants: Vec<Variant> = variants
+        .iter()
+        .map(|v| {
+            let video = v.info.video.as_ref();
+            Variant {
+                uri: format!("{}/{media_playlist}", v.name),
+                bandwidth_bps: v.bandwidth.peak_bps().or(v.estimated_bps).unwrap_or(0),
+                average_bandwidth_bps: v.bandwidth.average_bps(),
+                resolution: video.map(|c| (c.width, c.height)),
+                frame_rate: video.and_then(|c| c.fps).or(v.fallback_fps),
+                codecs: v.info.codecs(),
+                name: v.name.to_string(),
+            }
+        })
+        .collect();
+    render_master(&variants)
+}
+
+/// A source-only master from what the live stream row recorded (crash
+/// recovery without a stored master).
 pub(crate) fn source_master(
     ingest: &IngestInfo,
     bandwidth: &BandwidthMeter,
@@ -45,6 +78,24 @@ pub(crate) fn source_master(
         codecs: codecs.join(","),
         name: SOURCE_RENDITION.to_string(),
     }])
+}
+
+/// The recording's master from the live one: every variant URI
+/// `{name}/index.m3u8` becomes `{name}/vod.m3u8`.
+pub(crate) fn vod_master_from_live(live_master: &str) -> String {
+    let live_suffix = format!("/{}", keys::MEDIA_PLAYLIST);
+    let vod_suffix = format!("/{}", keys::VOD_PLAYLIST);
+    let mut out = String::with_capacity(live_master.len());
+    for line in live_master.lines() {
+        if !line.starts_with('#') && line.ends_with(&live_suffix) {
+            out.push_str(&line[..line.len() - live_suffix.len()]);
+            out.push_str(&vod_suffix);
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Writes an object, retrying with exponential backoff (100 ms doubling to
@@ -72,39 +123,67 @@ pub(crate) async fn put_with_retry(
     }
 }
 
-/// Writes the playlists of an ended broadcast: the live window with
-/// EXT-X-ENDLIST (for players following the live URL), then the recording
-/// (every segment) and its master. `playlist` must be ended and non-empty.
+/// The finished playlists of one rendition of an ended broadcast.
+pub(crate) struct FinalRendition<'a> {
+    pub name: &'a str,
+    /// Ended and non-empty.
+    pub playlist: &'a MediaPlaylist,
+}
+
+/// Writes the playlists of an ended broadcast: per rendition the live
+/// window with EXT-X-ENDLIST (for players following the live URL) and the
+/// recording (every segment); then the live master and the recording's.
 pub(crate) async fn store_final_playlists(
     store: &Store,
     attempts: u32,
     live_stream_id: &str,
-    playlist: &MediaPlaylist,
+    renditions: &[FinalRendition<'_>],
     window_segments: usize,
-    ingest: &IngestInfo,
-    bandwidth: &BandwidthMeter,
+    live_master: &str,
 ) -> storage::Result<()> {
     let id = live_stream_id;
-    let objects = [
-        (
-            keys::media_playlist(id, SOURCE_RENDITION),
-            playlist.render_live(window_segments),
-        ),
-        (
-            keys::master_playlist(id),
-            source_master(ingest, bandwidth, keys::MEDIA_PLAYLIST),
-        ),
-        (
-            keys::vod_media_playlist(id, SOURCE_RENDITION),
-            playlist.render_vod(),
-        ),
-        (
-            keys::vod_master_playlist(id),
-            source_master(ingest, bandwidth, keys::VOD_PLAYLIST),
-        ),
-    ];
-    for (key, body) in objects {
-        put_with_retry(store, attempts, &key, Bytes::from(body)).await?;
+    for r in renditions {
+        put_with_retry(
+            store,
+            attempts,
+            &keys::media_playlist(id, r.name),
+            Bytes::from(r.playlist.render_live(window_segments)),
+        )
+        .await?;
+        put_with_retry(
+            store,
+            attempts,
+            &keys::vod_media_playlist(id, r.name),
+            Bytes::from(r.playlist.render_vod()),
+        )
+        .await?;
     }
-    Ok(())
+    put_with_retry(
+        store,
+        attempts,
+        &keys::master_playlist(id),
+        Bytes::from(live_master.to_string()),
+    )
+    .await?;
+    put_with_retry(
+        store,
+        attempts,
+        &keys::vod_master_playlist(id),
+        Bytes::from(vod_master_from_live(live_master)),
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vod_master_points_at_recordings() {
+        let live = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nsource/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=2\n480p/index.m3u8\n";
+        assert_eq!(
+            vod_master_from_live(live),
+            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nsource/vod.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=2\n480p/vod.m3u8\n"
+        );
+    }
 }

@@ -3,24 +3,23 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use av::{DemuxEvent, MediaInfo, Time90k};
+use av::{DemuxEvent, MediaInfo, Time90k, TrackKind};
 use bytes::Bytes;
-use control::{Channel, Db, LatencyMode, NewSegment};
-use packager::{
-    BandwidthMeter, LowLatencyOptions, MediaPlaylist, Output, Part, PartEntry, Segment,
-    SegmentEntry, SegmentFormat, SegmentHead, Segmenter, SegmenterConfig,
-};
+use control::{Channel, Db, LatencyMode};
+use packager::{LowLatencyOptions, SegmentFormat, SegmenterConfig};
 use storage::{HotCache, Store, keys};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{Instrument, error, info, info_span};
 
-use crate::registry::{MediaPlaylistView, Playlists, Registry, SessionView};
+use crate::registry::{Playlists, Registry, SessionView};
 use crate::render::{
-    SOURCE_RENDITION, ingest_info, put_with_retry, source_master, store_final_playlists,
+    FinalRendition, SOURCE_RENDITION, VariantInfo, ingest_info, master_playlist, put_with_retry,
+    store_final_playlists,
 };
+use crate::rendition::{Changes, Ctx, Rendition};
 use crate::{Error, LiveConfig, Result};
 
 /// Starts and tracks live broadcasts. Cheap to clone.
@@ -117,33 +116,29 @@ impl Live {
         let low_latency = channel.latency_mode == LatencyMode::Low && format == SegmentFormat::Fmp4;
         let target_duration = Time90k::from_secs_f64(inner.config.segment_duration_s);
         let part_target = Time90k::from_secs_f64(inner.config.part_duration_s);
+        let segmenter_config = SegmenterConfig {
+            target_duration,
+            format,
+            part_target: low_latency.then_some(part_target),
+        };
         let session = Session {
             live: inner.clone(),
             channel_id: channel.channel_id.clone(),
             live_stream_id: live_stream_id.clone(),
             vod_id,
             playlists_tx,
-            info: MediaInfo::default(),
-            segmenter_config: SegmenterConfig {
-                target_duration,
-                format,
-                part_target: low_latency.then_some(part_target),
-            },
+            renditions: vec![Rendition::new(
+                SOURCE_RENDITION,
+                MediaInfo::default(),
+                segmenter_config.clone(),
+                false,
+            )],
+            segmenter_config,
             part_target,
             low_latency,
-            segmenter: None,
-            playlist: MediaPlaylist::new(target_duration),
-            bandwidth: BandwidthMeter::default(),
-            next_sequence: 0,
-            pending_discontinuity: false,
-            map_uri: None,
-            init_generation: 0,
-            segment_started_ms: None,
             last_arrival: None,
             edge_received_at: None,
             active: false,
-            dropped_units: 0,
-            gaps: 0,
         };
         // A root span: the broadcast outlives the connection that started it.
         let span = info_span!(parent: None, "live", channel = %channel.slug, live_stream = %live_stream_id);
@@ -214,49 +209,26 @@ async fn end_with_retry(db: &Db, live_stream_id: &str, reason: &str) {
 }
 
 /// The actor of one broadcast.
-struct Session {
+pub(crate) struct Session {
     live: Arc<Inner>,
     channel_id: String,
     live_stream_id: String,
     vod_id: Option<String>,
     playlists_tx: watch::Sender<Arc<Playlists>>,
-    /// Codec configurations seen so far.
-    info: MediaInfo,
+    /// `renditions[0]` is the source (passthrough); the rest are transcoded.
+    renditions: Vec<Rendition>,
     segmenter_config: SegmenterConfig,
     /// LL-HLS part target (used when `low_latency`).
     part_target: Time90k,
     /// Low-Latency HLS: parts, blocking reloads, delta updates.
     low_latency: bool,
-    /// Started at the first access unit, with the configurations known then.
-    segmenter: Option<Segmenter>,
-    playlist: MediaPlaylist,
-    bandwidth: BandwidthMeter,
-    /// Sequence number the next segmenter starts at.
-    next_sequence: u64,
-    /// The next segment follows a format change (EXT-X-DISCONTINUITY).
-    pending_discontinuity: bool,
-    /// The current initialization segment (fMP4), for EXT-X-MAP.
-    map_uri: Option<String>,
-    /// Initialization segments written so far (each segmenter writes one).
-    init_generation: u32,
-    /// Wall-clock start of the segment in progress, unix ms.
-    segment_started_ms: Option<i64>,
-    /// When the last access unit pushed into the segmenter arrived at ingest.
+    /// When the last source access unit arrived at ingest.
     last_arrival: Option<Instant>,
-    /// When the media at the live edge (newest listed part or segment)
-    /// arrived at ingest.
+    /// When the media at the live edge (the source's newest listed part or
+    /// segment) arrived at ingest.
     edge_received_at: Option<Instant>,
-    /// The first segment has been stored (live stream `active`).
+    /// The first source segment has been stored (live stream `active`).
     active: bool,
-    dropped_units: u64,
-    /// Segments the store refused (listed with EXT-X-GAP).
-    gaps: u64,
-}
-
-fn now_unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Session {
@@ -273,303 +245,180 @@ impl Session {
     }
 
     async fn on_event(&mut self, received_at: Instant, event: DemuxEvent) {
-        match event {
+        let ctx = Ctx {
+            live: &self.live,
+            live_stream_id: &self.live_stream_id,
+        };
+        let changes = match event {
             DemuxEvent::VideoConfig(c) => {
                 info!(codec = %c.codec_string(), width = c.width, height = c.height, "video configuration");
-                self.info.video = Some(c);
-                self.restart_segmenter().await;
+                self.renditions[0].set_video(&ctx, c).await
             }
             DemuxEvent::AudioConfig(c) => {
                 info!(codec = %c.codec_string(), sample_rate = c.sample_rate, channels = c.channels, "audio configuration");
-                self.info.audio = Some(c);
-                self.restart_segmenter().await;
+                let mut changes = Changes::default();
+                for r in &mut self.renditions {
+                    changes |= r.set_audio(&ctx, c.clone()).await;
+                }
+                changes
             }
             DemuxEvent::Unit(au) => {
-                if self.segment_started_ms.is_none() {
-                    self.segment_started_ms = Some(now_unix_ms());
-                }
-                let segmenter = self.segmenter.get_or_insert_with(|| {
-                    Segmenter::new(
-                        self.info.clone(),
-                        self.segmenter_config.clone(),
-                        self.next_sequence,
-                    )
-                });
-                if let Err(e) = segmenter.push(au) {
-                    self.dropped_units += 1;
-                    // Logged at powers of two so a broken stream cannot flood the log.
-                    if self.dropped_units.is_power_of_two() {
-                        warn!(error = %e, dropped = self.dropped_units, "dropping access unit");
-                    }
-                    return;
-                }
                 self.last_arrival = Some(received_at);
-                self.drain().await;
-            }
-        }
-    }
-
-    /// A configuration changed mid-stream: close what the old segmenter has
-    /// and start a new one (its first segment gets EXT-X-DISCONTINUITY and,
-    /// for fMP4, a new initialization segment).
-    async fn restart_segmenter(&mut self) {
-        if let Some(mut s) = self.segmenter.take() {
-            s.finish();
-            let outputs: Vec<Output> = std::iter::from_fn(|| s.pull()).collect();
-            for output in outputs {
-                self.handle(output).await;
-            }
-            self.pending_discontinuity = true;
-        }
-    }
-
-    async fn drain(&mut self) {
-        while let Some(output) = self.segmenter.as_mut().and_then(|s| s.pull()) {
-            self.handle(output).await;
-        }
-    }
-
-    async fn handle(&mut self, output: Output) {
-        match output {
-            Output::Init(data) => self.store_init(data).await,
-            Output::Part(part) => self.list_part(part).await,
-            Output::Segment(seg) => self.store_segment(seg).await,
-        }
-    }
-
-    fn object_key(&self, file_name: &str) -> String {
-        keys::segment(&self.live_stream_id, SOURCE_RENDITION, file_name)
-    }
-
-    /// Stores a new fMP4 initialization segment; the segments after it name
-    /// it in EXT-X-MAP.
-    async fn store_init(&mut self, data: Bytes) {
-        self.init_generation += 1;
-        let name = if self.init_generation == 1 {
-            "init.mp4".to_string()
-        } else {
-            format!("init-{}.mp4", self.init_generation)
-        };
-        let key = self.object_key(&name);
-        self.live.cache.insert(key.clone(), data.clone());
-        let attempts = self.live.config.store_attempts;
-        if let Err(e) = put_with_retry(&self.live.store, attempts, &key, data).await {
-            // The hot cache still serves it to live viewers; the recording
-            // would not play, which the VOD's failure to store shows.
-            error!(error = %e, key, "could not store the initialization segment");
-        }
-        self.map_uri = Some(name);
-    }
-
-    /// Lists an LL-HLS part. Parts live only in the hot cache; the whole
-    /// segment they make up is stored when it completes.
-    async fn list_part(&mut self, part: Part) {
-        let sequence = part.segment_sequence;
-        let file_name = format!("{sequence}.{}.m4s", part.index);
-        self.live
-            .cache
-            .insert(self.object_key(&file_name), part.to_bytes());
-        if part.index == 0 {
-            let head = SegmentHead {
-                discontinuity: self.pending_discontinuity,
-                program_date_time_ms: self.segment_started_ms,
-                map_uri: self.map_uri.clone(),
-            };
-            if let Err(e) = self.playlist.begin_segment(sequence, head) {
-                error!(error = %e, sequence, "cannot begin segment in the playlist");
-                return;
-            }
-        }
-        let entry = PartEntry {
-            index: part.index,
-            duration: part.duration,
-            independent: part.independent,
-            uri: file_name,
-            gap: false,
-        };
-        if let Err(e) = self.playlist.push_part(sequence, entry) {
-            error!(error = %e, sequence, index = part.index, "cannot list part");
-            return;
-        }
-        self.edge_received_at = self.last_arrival;
-        self.publish_memory();
-    }
-
-    /// Stores a segment, indexes it, then lists it. A segment the store
-    /// refuses after every attempt is listed with EXT-X-GAP, so players skip
-    /// it and sequence numbers stay consecutive.
-    async fn store_segment(&mut self, seg: Segment) {
-        let live = self.live.clone();
-        let sequence = seg.sequence;
-        self.next_sequence = sequence + 1;
-        let program_date_time_ms = self.segment_started_ms.replace(now_unix_ms());
-        // A one-frame last segment may have no measurable duration; a
-        // playlist entry needs a positive one.
-        let duration = Time90k(seg.duration.0.max(Time90k::from_millis(1).0));
-        let file_name = keys::segment_file_name(sequence, seg.format.extension());
-        let key = self.object_key(&file_name);
-        let size_bytes = seg.size_bytes();
-        let attempts = live.config.store_attempts;
-        let whole = seg.to_bytes();
-        let gap = match put_with_retry(&live.store, attempts, &key, whole.clone()).await {
-            Ok(()) => {
-                live.cache.insert(key, whole);
-                false
-            }
-            Err(e) => {
-                error!(error = %e, sequence, "segment lost: storage failed; listing it as a gap");
-                self.gaps += 1;
-                true
+                if au.track == TrackKind::Audio {
+                    for r in self.renditions.iter_mut().skip(1) {
+                        r.push(&ctx, au.clone()).await;
+                    }
+                }
+                self.renditions[0].push(&ctx, au).await
             }
         };
-        let discontinuity = std::mem::take(&mut self.pending_discontinuity);
-        let record = NewSegment {
-            live_stream_id: self.live_stream_id.clone(),
-            rendition: SOURCE_RENDITION.to_string(),
-            sequence: sequence as i64,
-            duration_90k: duration.0,
-            size_bytes: size_bytes.max(1) as i64,
-            discontinuity,
-            uri: file_name.clone(),
-            map_uri: self.map_uri.clone(),
-            gap,
-            program_date_time_ms,
-        };
-        if let Err(e) = live.db.add_segment(record).await {
-            // The segment still plays; only crash recovery would miss it.
-            error!(error = %e, sequence, "could not index segment");
-        }
-        let entry = SegmentEntry {
-            sequence,
-            duration,
-            uri: file_name,
-            discontinuity,
-            gap,
-            program_date_time_ms,
-            map_uri: self.map_uri.clone(),
-        };
-        if let Err(e) = self.playlist.push(entry) {
-            // Sequence numbers come from the segmenter: this is a bug.
-            error!(error = %e, sequence, "cannot list segment");
-            return;
-        }
-        if !gap {
-            self.bandwidth.record(size_bytes, duration);
-        }
-        if !self.low_latency {
+        self.after_source(changes).await;
+    }
+
+    /// Bookkeeping after the source rendition changed: the live edge, the
+    /// live stream's `active` state, and republishing.
+    async fn after_source(&mut self, changes: Changes) {
+        if changes.part || (changes.segment && !self.low_latency) {
             self.edge_received_at = self.last_arrival;
         }
-        if !self.active && !gap {
+        if changes.stored && !self.active {
             self.active = true;
-            if let Err(e) = live
+            let info = &self.renditions[0].info;
+            if let Err(e) = self
+                .live
                 .db
-                .set_live_stream_active(&self.live_stream_id, ingest_info(&self.info))
+                .set_live_stream_active(&self.live_stream_id, ingest_info(info))
                 .await
             {
                 error!(error = %e, "could not mark the live stream active");
             }
-            info!(
-                duration_s = duration.as_secs_f64(),
-                "first segment stored; stream is active"
-            );
+            info!("first segment stored; stream is active");
         }
-        let (master, media) = self.publish_memory();
-        // The store gets the playlists per segment (for CDN/bucket playback),
-        // not per part.
-        let id = &self.live_stream_id;
-        for (key, body) in [
-            (keys::media_playlist(id, SOURCE_RENDITION), media),
-            (keys::master_playlist(id), master),
-        ] {
-            if let Err(e) = put_with_retry(&live.store, attempts, &key, body).await {
-                error!(error = %e, key, "could not store playlist");
-            }
+        if changes.segment {
+            self.publish(true).await;
+        } else if changes.part {
+            self.publish(false).await;
         }
     }
 
-    fn master(&self) -> Bytes {
-        Bytes::from(source_master(
-            &ingest_info(&self.info),
-            &self.bandwidth,
-            keys::MEDIA_PLAYLIST,
-        ))
+    /// The master playlist over the renditions that have media, pointing at
+    /// `{rendition}/{media_playlist}`.
+    fn master(&self, media_playlist: &str) -> String {
+        let source_fps = self.renditions[0].info.video.as_ref().and_then(|v| v.fps);
+        let variants: Vec<VariantInfo<'_>> = self
+            .renditions
+            .iter()
+            .filter(|r| !r.stopped && r.has_media())
+            .map(|r| VariantInfo {
+                name: &r.name,
+                info: &r.info,
+                bandwidth: &r.bandwidth,
+                fallback_fps: source_fps,
+                estimated_bps: r.estimated_bps,
+            })
+            .collect();
+        master_playlist(&variants, media_playlist)
     }
 
-    /// Renders the live playlists and hands them to the origin. Returns the
-    /// master and the full media playlist.
-    fn publish_memory(&self) -> (Bytes, Bytes) {
-        let master = self.master();
+    /// Renders every rendition's live playlist and the master, hands them to
+    /// the origin, and with `to_store` also writes them to storage (per
+    /// segment, for CDN/bucket playback; not per part).
+    async fn publish(&mut self, to_store: bool) {
         let config = &self.live.config;
-        let (body, delta) = if self.low_latency && !self.playlist.is_ended() {
-            let mut options = LowLatencyOptions {
-                window_segments: config.low_latency_window_segments,
-                part_target: self.part_target,
-                skip: false,
-                preload_hint_uri: self
-                    .playlist
-                    .next_part()
-                    .map(|(seq, idx)| format!("{seq}.{idx}.m4s")),
-            };
-            let body = Bytes::from(self.playlist.render_low_latency(&options));
-            options.skip = true;
-            let delta = Bytes::from(self.playlist.render_low_latency(&options));
-            (body, Some(delta))
-        } else {
-            let window = if self.low_latency {
-                config.low_latency_window_segments
+        let master = Bytes::from(self.master(keys::MEDIA_PLAYLIST));
+        let mut media = HashMap::new();
+        let mut bodies = Vec::new();
+        for r in &self.renditions {
+            if !r.has_media() && !r.playlist.is_ended() {
+                continue;
+            }
+            let (body, delta) = if self.low_latency && !r.playlist.is_ended() {
+                let mut options = LowLatencyOptions {
+                    window_segments: config.low_latency_window_segments,
+                    part_target: self.part_target,
+                    skip: false,
+                    preload_hint_uri: r
+                        .playlist
+                        .next_part()
+                        .map(|(seq, idx)| format!("{seq}.{idx}.m4s")),
+                };
+                let body = Bytes::from(r.playlist.render_low_latency(&options));
+                options.skip = true;
+                let delta = Bytes::from(r.playlist.render_low_latency(&options));
+                (body, Some(delta))
             } else {
-                config.playlist_window_segments
+                let window = if self.low_latency {
+                    config.low_latency_window_segments
+                } else {
+                    config.playlist_window_segments
+                };
+                (Bytes::from(r.playlist.render_live(window)), None)
             };
-            (Bytes::from(self.playlist.render_live(window)), None)
-        };
-        let last_sequence = self.playlist.segments().last().map(|s| s.sequence);
-        let view = MediaPlaylistView {
-            body: body.clone(),
-            delta,
-            next_sequence: last_sequence.map_or(self.next_sequence, |s| s + 1),
-            last_sequence,
-            last_part: self.playlist.last_part(),
-        };
+            bodies.push((r.name.clone(), body.clone()));
+            media.insert(r.name.clone(), r.view(body, delta));
+        }
+        let source = &self.renditions[0];
         let playlists = Playlists {
-            master: Some(master.clone()),
-            media: HashMap::from([(SOURCE_RENDITION.to_string(), view)]),
-            ended: self.playlist.is_ended(),
+            master: source.has_media().then(|| master.clone()),
+            media,
+            ended: source.playlist.is_ended(),
             low_latency: self.low_latency,
-            target_duration: Duration::from_secs(self.playlist.target_duration_secs()),
+            target_duration: Duration::from_secs(source.playlist.target_duration_secs()),
             edge_received_at: self.edge_received_at,
         };
         self.playlists_tx.send_replace(Arc::new(playlists));
-        (master, body)
+        if !to_store {
+            return;
+        }
+        let attempts = config.store_attempts;
+        let id = &self.live_stream_id;
+        for (name, body) in bodies {
+            let key = keys::media_playlist(id, &name);
+            if let Err(e) = put_with_retry(&self.live.store, attempts, &key, body).await {
+                error!(error = %e, key, "could not store playlist");
+            }
+        }
+        let key = keys::master_playlist(id);
+        if let Err(e) = put_with_retry(&self.live.store, attempts, &key, master).await {
+            error!(error = %e, key, "could not store playlist");
+        }
     }
 
     async fn finish(mut self, reason: &str) {
-        if let Some(mut s) = self.segmenter.take() {
-            s.finish();
-            let outputs: Vec<Output> = std::iter::from_fn(|| s.pull()).collect();
-            for output in outputs {
-                self.handle(output).await;
-            }
+        let ctx = Ctx {
+            live: &self.live,
+            live_stream_id: &self.live_stream_id,
+        };
+        for r in &mut self.renditions {
+            r.finish(&ctx).await;
         }
-        self.playlist.end();
         let live = self.live.clone();
-        let segments = self.playlist.segments().len();
-        let ingest = ingest_info(&self.info);
+        let source = &self.renditions[0];
+        let segments = source.playlist.segments().len();
         let stored = if segments > 0 {
+            // Viewers following the live URLs see EXT-X-ENDLIST at once.
+            self.publish(false).await;
             let window = if self.low_latency {
                 live.config.low_latency_window_segments
             } else {
                 live.config.playlist_window_segments
             };
-            // Viewers following the live URL see EXT-X-ENDLIST at once.
-            self.publish_memory();
+            let finals: Vec<FinalRendition<'_>> = self
+                .renditions
+                .iter()
+                .filter(|r| r.playlist.segments().len() > 0)
+                .map(|r| FinalRendition {
+                    name: &r.name,
+                    playlist: &r.playlist,
+                })
+                .collect();
             let result = store_final_playlists(
                 &live.store,
                 live.config.store_attempts,
                 &self.live_stream_id,
-                &self.playlist,
+                &finals,
                 window,
-                &ingest,
-                &self.bandwidth,
+                &self.master(keys::MEDIA_PLAYLIST),
             )
             .await;
             if let Err(e) = &result {
@@ -588,6 +437,7 @@ impl Session {
             "{}/",
             keys::live_stream_prefix(&self.live_stream_id)
         ));
+        let source = &self.renditions[0];
         if let Some(vod_id) = &self.vod_id {
             let result = match (segments, stored) {
                 (0, _) => live.db.fail_vod(vod_id).await.map(|_| ()),
@@ -595,7 +445,7 @@ impl Session {
                     .db
                     .finish_vod(
                         vod_id,
-                        self.playlist.total_duration().as_millis(),
+                        source.playlist.total_duration().as_millis(),
                         u32::try_from(n).unwrap_or(u32::MAX),
                     )
                     .await
@@ -610,9 +460,10 @@ impl Session {
         info!(
             reason,
             segments,
-            gaps = self.gaps,
-            duration_s = self.playlist.total_duration().as_secs_f64(),
-            dropped_units = self.dropped_units,
+            renditions = self.renditions.len(),
+            gaps = self.renditions.iter().map(|r| r.gaps).sum::<u64>(),
+            duration_s = source.playlist.total_duration().as_secs_f64(),
+            dropped_units = self.renditions.iter().map(|r| r.dropped_units).sum::<u64>(),
             "broadcast ended"
         );
     }

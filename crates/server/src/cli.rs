@@ -140,6 +140,11 @@ pub struct ChannelCreate {
     /// or low (Low-Latency HLS with 0.5 s parts, ~2-3 s behind live).
     #[arg(long, value_enum, default_value_t = Latency::Standard)]
     pub latency: Latency,
+    /// Transcoding ladder preset (see [transcode.ladders] in the config):
+    /// "default" (source + 720p/480p/360p below the source) or
+    /// "passthrough-only". Default: "default".
+    #[arg(long, value_name = "PRESET")]
+    pub ladder: Option<String>,
     /// HLS segment container: ts (MPEG-TS) or fmp4 (CMAF). Default: fmp4
     /// for low-latency channels (LL-HLS needs it), ts otherwise.
     #[arg(long, value_enum)]

@@ -73,6 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         SegmentFormatArg::Ts => control::SegmentFormat::Ts,
                         SegmentFormatArg::Fmp4 => control::SegmentFormat::Fmp4,
                     }),
+                    ladder: args.ladder,
                 })
                 .await
                 .context("cannot create channel")?;

@@ -13,6 +13,7 @@ fn new_channel(owner_user_id: &str, slug: &str) -> NewChannel {
         title: String::new(),
         latency_mode: LatencyMode::Low,
         segment_format: None,
+        ladder: None,
     }
 }
 
@@ -32,6 +33,7 @@ async fn create_channel_with_defaults_and_look_it_up() {
             "empty title defaults to the slug"
         );
         assert_eq!(channel.latency_mode, LatencyMode::Low);
+        assert_eq!(channel.ladder, "default");
         // Low latency needs fMP4 parts: the default follows the mode.
         assert_eq!(channel.segment_format, SegmentFormat::Fmp4);
         assert!(channel.enabled);
@@ -184,6 +186,7 @@ async fn update_channel_round_trips_booleans_and_settings() {
                     visibility: Some(Visibility::Private),
                     latency_mode: Some(LatencyMode::Low),
                     segment_format: Some(SegmentFormat::Fmp4),
+                    ladder: Some("small".into()),
                     reconnect_window_s: Some(0),
                     title: Some("  New title ".into()),
                 },
@@ -196,6 +199,7 @@ async fn update_channel_round_trips_booleans_and_settings() {
         assert_eq!(off.latency_mode, LatencyMode::Low);
         assert_eq!(off.reconnect_window_s, 0);
         assert_eq!(off.segment_format, SegmentFormat::Fmp4);
+        assert_eq!(off.ladder, "small");
         assert_eq!(off.title, "New title");
         assert_eq!(
             db.channel(&channel.channel_id).await.unwrap(),

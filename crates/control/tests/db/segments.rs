@@ -41,6 +41,10 @@ async fn segment_index() {
         assert_eq!(listed[0].program_date_time_ms, Some(1_795_000_000_000));
         assert_eq!(listed[2].program_date_time_ms, None);
         assert!(db.segments(id, "720p").await.unwrap().is_empty());
+        let mut other = segment(id, 0);
+        other.rendition = "360p".into();
+        db.add_segment(other).await.unwrap();
+        assert_eq!(db.segment_renditions(id).await.unwrap(), ["360p", "source"]);
 
         match db.add_segment(segment(id, 1)).await {
             Err(Error::Conflict { what }) => assert_eq!(what, "segment"),

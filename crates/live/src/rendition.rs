@@ -1,0 +1,366 @@
+//! One rendition of a broadcast: access units → segmenter → storage and hot
+//! cache → segment index → media playlist.
+//!
+//! The source rendition is fed the publisher's access units; a transcoded
+//! rendition gets the ladder's video and the source's audio, interleaved by
+//! decode time here (the encoder delivers video later than ingest delivers
+//! audio, and a segmenter places audio in whatever segment is open).
+
+use std::collections::VecDeque;
+use std::time::SystemTime;
+
+use av::{AccessUnit, H264Config, MediaInfo, Time90k, TrackKind};
+use bytes::Bytes;
+use control::NewSegment;
+use packager::{
+    BandwidthMeter, MediaPlaylist, Output, Part, PartEntry, Segment, SegmentEntry, SegmentHead,
+    Segmenter, SegmenterConfig,
+};
+use storage::keys;
+use tracing::{error, warn};
+
+use crate::registry::MediaPlaylistView;
+use crate::render::put_with_retry;
+use crate::session::Inner;
+
+/// Audio held for a transcoded rendition at most (the ladder is that far
+/// behind); older audio is dropped rather than growing without bound.
+const MAX_PENDING_AUDIO: usize = 1000;
+
+/// What a push changed, so the session knows what to republish.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Changes {
+    /// A part was listed.
+    pub part: bool,
+    /// A segment was listed (stored or as a gap).
+    pub segment: bool,
+    /// Of those segments, one was stored (not a gap).
+    pub stored: bool,
+}
+
+impl std::ops::BitOrAssign for Changes {
+    fn bitor_assign(&mut self, rhs: Changes) {
+        self.part |= rhs.part;
+        self.segment |= rhs.segment;
+        self.stored |= rhs.stored;
+    }
+}
+
+/// Where a rendition writes: the broadcast and the shared services.
+pub(crate) struct Ctx<'a> {
+    pub live: &'a Inner,
+    pub live_stream_id: &'a str,
+}
+
+fn now_unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+pub(crate) struct Rendition {
+    pub name: String,
+    /// Codec configurations: the video of this rendition, the source audio.
+    pub info: MediaInfo,
+    config: SegmenterConfig,
+    segmenter: Option<Segmenter>,
+    pub playlist: MediaPlaylist,
+    pub bandwidth: BandwidthMeter,
+    /// Sequence number the next segmenter starts at.
+    next_sequence: u64,
+    /// The next segment follows a format change (EXT-X-DISCONTINUITY).
+    pending_discontinuity: bool,
+    /// The current initialization segment (fMP4), for EXT-X-MAP.
+    map_uri: Option<String>,
+    init_generation: u32,
+    /// Wall-clock start of the segment in progress, unix ms.
+    segment_started_ms: Option<i64>,
+    /// Transcoded renditions: source audio waiting for video of its time.
+    interleave: bool,
+    pending_audio: VecDeque<AccessUnit>,
+    /// PTS of the newest video access unit pushed (lag measurement).
+    pub last_video_pts: Option<Time90k>,
+    /// Stopped (the ladder dropped it); its playlist ended.
+    pub stopped: bool,
+    /// Configured bitrate, for the master playlist before one is measured.
+    pub estimated_bps: Option<u64>,
+    pub gaps: u64,
+    pub dropped_units: u64,
+}
+
+impl Rendition {
+    pub fn new(name: &str, info: MediaInfo, config: SegmenterConfig, interleave: bool) -> Self {
+        Rendition {
+            name: name.to_string(),
+            info,
+            playlist: MediaPlaylist::new(config.target_duration),
+            config,
+            segmenter: None,
+            bandwidth: BandwidthMeter::default(),
+            next_sequence: 0,
+            pending_discontinuity: false,
+            map_uri: None,
+            init_generation: 0,
+            segment_started_ms: None,
+            interleave,
+            pending_audio: VecDeque::new(),
+            last_video_pts: None,
+            stopped: false,
+            estimated_bps: None,
+            gaps: 0,
+            dropped_units: 0,
+        }
+    }
+
+    /// A new video configuration: close the current segmenter; the next
+    /// segment starts after a discontinuity (and a new init segment).
+    pub async fn set_video(&mut self, ctx: &Ctx<'_>, config: H264Config) -> Changes {
+        let changes = self.restart(ctx).await;
+        self.info.video = Some(config);
+        changes
+    }
+
+    pub async fn set_audio(&mut self, ctx: &Ctx<'_>, config: av::AacConfig) -> Changes {
+        let changes = self.restart(ctx).await;
+        self.info.audio = Some(config);
+        changes
+    }
+
+    async fn restart(&mut self, ctx: &Ctx<'_>) -> Changes {
+        let mut changes = Changes::default();
+        if let Some(mut s) = self.segmenter.take() {
+            s.finish();
+            changes |= self.drain(ctx, &mut s).await;
+            self.pending_discontinuity = true;
+        }
+        changes
+    }
+
+    /// Feeds one access unit. For transcoded renditions, audio waits until
+    /// video has caught up with it.
+    pub async fn push(&mut self, ctx: &Ctx<'_>, unit: AccessUnit) -> Changes {
+        if self.stopped {
+            return Changes::default();
+        }
+        if !self.interleave {
+            return self.push_now(ctx, unit).await;
+        }
+        match unit.track {
+            TrackKind::Audio => {
+                if self.pending_audio.len() >= MAX_PENDING_AUDIO {
+                    self.pending_audio.pop_front();
+                    self.dropped_units += 1;
+                }
+                self.pending_audio.push_back(unit);
+                Changes::default()
+            }
+            TrackKind::Video => {
+                let mut changes = Changes::default();
+                while self
+                    .pending_audio
+                    .front()
+                    .is_some_and(|a| a.dts <= unit.dts)
+                {
+                    if let Some(a) = self.pending_audio.pop_front() {
+                        changes |= self.push_now(ctx, a).await;
+                    }
+                }
+                changes |= self.push_now(ctx, unit).await;
+                changes
+            }
+        }
+    }
+
+    async fn push_now(&mut self, ctx: &Ctx<'_>, unit: AccessUnit) -> Changes {
+        if self.segment_started_ms.is_none() {
+            self.segment_started_ms = Some(now_unix_ms());
+        }
+        if unit.track == TrackKind::Video {
+            self.last_video_pts = Some(unit.pts);
+        }
+        let mut segmenter = match self.segmenter.take() {
+            Some(s) => s,
+            None => Segmenter::new(self.info.clone(), self.config.clone(), self.next_sequence),
+        };
+        if let Err(e) = segmenter.push(unit) {
+            self.dropped_units += 1;
+            // Logged at powers of two so a broken stream cannot flood the log.
+            if self.dropped_units.is_power_of_two() {
+                warn!(rendition = %self.name, error = %e, dropped = self.dropped_units, "dropping access unit");
+            }
+        }
+        let changes = self.drain(ctx, &mut segmenter).await;
+        self.segmenter = Some(segmenter);
+        changes
+    }
+
+    async fn drain(&mut self, ctx: &Ctx<'_>, segmenter: &mut Segmenter) -> Changes {
+        let mut changes = Changes::default();
+        while let Some(output) = segmenter.pull() {
+            match output {
+                Output::Init(data) => self.store_init(ctx, data).await,
+                Output::Part(part) => changes.part |= self.list_part(ctx, part),
+                Output::Segment(seg) => {
+                    let stored = self.store_segment(ctx, seg).await;
+                    changes.segment = true;
+                    changes.stored |= stored;
+                }
+            }
+        }
+        changes
+    }
+
+    fn key(&self, ctx: &Ctx<'_>, file_name: &str) -> String {
+        keys::segment(ctx.live_stream_id, &self.name, file_name)
+    }
+
+    async fn store_init(&mut self, ctx: &Ctx<'_>, data: Bytes) {
+        self.init_generation += 1;
+        let name = if self.init_generation == 1 {
+            "init.mp4".to_string()
+        } else {
+            format!("init-{}.mp4", self.init_generation)
+        };
+        let key = self.key(ctx, &name);
+        ctx.live.cache.insert(key.clone(), data.clone());
+        let attempts = ctx.live.config.store_attempts;
+        if let Err(e) = put_with_retry(&ctx.live.store, attempts, &key, data).await {
+            // The hot cache still serves live viewers; the recording will
+            // miss it, which the log says.
+            error!(rendition = %self.name, error = %e, key, "could not store the initialization segment");
+        }
+        self.map_uri = Some(name);
+    }
+
+    /// Lists an LL-HLS part. Parts live only in the hot cache; the whole
+    /// segment they make up is stored when it completes.
+    fn list_part(&mut self, ctx: &Ctx<'_>, part: Part) -> bool {
+        let sequence = part.segment_sequence;
+        let file_name = format!("{sequence}.{}.m4s", part.index);
+        ctx.live
+            .cache
+            .insert(self.key(ctx, &file_name), part.to_bytes());
+        if part.index == 0 {
+            let head = SegmentHead {
+                discontinuity: self.pending_discontinuity,
+                program_date_time_ms: self.segment_started_ms,
+                map_uri: self.map_uri.clone(),
+            };
+            if let Err(e) = self.playlist.begin_segment(sequence, head) {
+                error!(rendition = %self.name, error = %e, sequence, "cannot begin segment in the playlist");
+                return false;
+            }
+        }
+        let entry = PartEntry {
+            index: part.index,
+            duration: part.duration,
+            independent: part.independent,
+            uri: file_name,
+            gap: false,
+        };
+        if let Err(e) = self.playlist.push_part(sequence, entry) {
+            error!(rendition = %self.name, error = %e, sequence, index = part.index, "cannot list part");
+            return false;
+        }
+        true
+    }
+
+    /// Stores a segment, indexes it, then lists it; a segment the store
+    /// refuses after every attempt is listed with EXT-X-GAP, so players skip
+    /// it and sequence numbers stay consecutive. Returns whether it was stored.
+    async fn store_segment(&mut self, ctx: &Ctx<'_>, seg: Segment) -> bool {
+        let live = ctx.live;
+        let sequence = seg.sequence;
+        self.next_sequence = sequence + 1;
+        let program_date_time_ms = self.segment_started_ms.replace(now_unix_ms());
+        // A one-frame last segment may have no measurable duration; a
+        // playlist entry needs a positive one.
+        let duration = Time90k(seg.duration.0.max(Time90k::from_millis(1).0));
+        let file_name = keys::segment_file_name(sequence, seg.format.extension());
+        let key = self.key(ctx, &file_name);
+        let size_bytes = seg.size_bytes();
+        let whole = seg.to_bytes();
+        let gap = match put_with_retry(&live.store, live.config.store_attempts, &key, whole.clone())
+            .await
+        {
+            Ok(()) => {
+                live.cache.insert(key, whole);
+                false
+            }
+            Err(e) => {
+                error!(rendition = %self.name, error = %e, sequence, "segment lost: storage failed; listing it as a gap");
+                self.gaps += 1;
+                true
+            }
+        };
+        let discontinuity = std::mem::take(&mut self.pending_discontinuity);
+        let record = NewSegment {
+            live_stream_id: ctx.live_stream_id.to_string(),
+            rendition: self.name.clone(),
+            sequence: sequence as i64,
+            duration_90k: duration.0,
+            size_bytes: size_bytes.max(1) as i64,
+            discontinuity,
+            uri: file_name.clone(),
+            map_uri: self.map_uri.clone(),
+            gap,
+            program_date_time_ms,
+        };
+        if let Err(e) = live.db.add_segment(record).await {
+            // The segment still plays; only crash recovery would miss it.
+            error!(rendition = %self.name, error = %e, sequence, "could not index segment");
+        }
+        let entry = SegmentEntry {
+            sequence,
+            duration,
+            uri: file_name,
+            discontinuity,
+            gap,
+            program_date_time_ms,
+            map_uri: self.map_uri.clone(),
+        };
+        if let Err(e) = self.playlist.push(entry) {
+            // Sequence numbers come from the segmenter: this is a bug.
+            error!(rendition = %self.name, error = %e, sequence, "cannot list segment");
+            return false;
+        }
+        if !gap {
+            self.bandwidth.record(size_bytes, duration);
+        }
+        !gap
+    }
+
+    /// End of the rendition's media: pending audio, the open segment, then
+    /// the playlist ends (EXT-X-ENDLIST).
+    pub async fn finish(&mut self, ctx: &Ctx<'_>) -> Changes {
+        let mut changes = Changes::default();
+        while let Some(a) = self.pending_audio.pop_front() {
+            if self.segmenter.is_some() {
+                changes |= self.push_now(ctx, a).await;
+            }
+        }
+        if let Some(mut s) = self.segmenter.take() {
+            s.finish();
+            changes |= self.drain(ctx, &mut s).await;
+        }
+        self.playlist.end();
+        changes
+    }
+
+    /// The playlist view the origin serves, rendered by `render`.
+    pub fn view(&self, body: Bytes, delta: Option<Bytes>) -> MediaPlaylistView {
+        let last_sequence = self.playlist.segments().last().map(|s| s.sequence);
+        MediaPlaylistView {
+            body,
+            delta,
+            next_sequence: last_sequence.map_or(self.next_sequence, |s| s + 1),
+            last_sequence,
+            last_part: self.playlist.last_part(),
+        }
+    }
+
+    /// Has at least one segment or part listed: worth a master entry.
+    pub fn has_media(&self) -> bool {
+        self.playlist.segments().len() > 0 || self.playlist.last_part().is_some()
+    }
+}
