@@ -73,6 +73,16 @@ impl IntoResponse for ApiError {
             }
         };
         let body = serde_json::json!({ "error": { "code": code, "message": message } });
-        (status, Json(body)).into_response()
+        // Errors are about this moment (not live yet, part not there yet):
+        // a CDN or browser must not keep serving them.
+        (
+            status,
+            [(
+                http::header::CACHE_CONTROL,
+                http::HeaderValue::from_static("no-store"),
+            )],
+            Json(body),
+        )
+            .into_response()
     }
 }

@@ -53,13 +53,16 @@ pub(crate) fn router() -> Router<AppState> {
     let cors = CorsLayer::new()
         .allow_origin(Any)
         .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
-        .allow_headers(Any);
+        .allow_headers(Any)
+        .expose_headers([EDGE_AGE]);
     Router::new()
         .route("/hls/{playback_id}/master.m3u8", get(channel_master))
         .route(
             "/hls/{playback_id}/{live_stream_id}/{rendition}/{file}",
             get(broadcast_file),
         )
+        .route("/thumbnails/{file}", get(channel_thumbnail))
+        .route("/vod/{vod_id}/poster.jpg", get(vod_poster))
         .route("/vod/{vod_id}/master.m3u8", get(vod_master))
         .route("/vod/{vod_id}/{rendition}/{file}", get(vod_file))
         .layer(cors)
@@ -121,6 +124,66 @@ async fn channel_master(
         prefix_uris(&master, &latest.live_stream_id),
         cache::ENDED_PLAYLIST,
     ))
+}
+
+/// `/thumbnails/{playback_id}.jpg`: a recent frame of the channel's current
+/// (or last) broadcast, refreshed every few seconds while live.
+async fn channel_thumbnail(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+) -> Result<Response, ApiError> {
+    let playback_id = file
+        .strip_suffix(".jpg")
+        .ok_or_else(|| ApiError::not_found("not_found", "thumbnails are .jpg files"))?;
+    let channel = channel_by_playback_id(&state, playback_id).await?;
+    let live_stream_id = match state.live.registry().get(&channel.channel_id) {
+        Some(view) => view.live_stream_id.clone(),
+        None => {
+            state
+                .db
+                .latest_live_stream(&channel.channel_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::not_found("not_live", "this channel has not broadcast yet")
+                })?
+                .live_stream_id
+        }
+    };
+    let key = keys::thumbnail(&live_stream_id);
+    let body = match state.live.cache().get(&key) {
+        Some(b) => b,
+        None => state
+            .store
+            .get(&key)
+            .await?
+            .ok_or_else(|| ApiError::not_found("no_thumbnail", "no thumbnail yet"))?,
+    };
+    Ok(jpeg(body, HeaderValue::from_static("public, max-age=5")))
+}
+
+/// `/vod/{vod_id}/poster.jpg`: the recording's poster frame.
+async fn vod_poster(
+    State(state): State<AppState>,
+    Path(vod_id): Path<String>,
+) -> Result<Response, ApiError> {
+    let live_stream_id = vod_live_stream_id(&state, &vod_id).await?;
+    let body = state
+        .store
+        .get(&keys::poster(&live_stream_id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no_poster", "this recording has no poster"))?;
+    Ok(jpeg(body, cache::VOD_PLAYLIST))
+}
+
+fn jpeg(body: Bytes, cache_control: HeaderValue) -> Response {
+    (
+        [
+            (CONTENT_TYPE, HeaderValue::from_static("image/jpeg")),
+            (CACHE_CONTROL, cache_control),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// Where a broadcast's playlists come from.
@@ -185,15 +248,33 @@ async fn broadcast_file(
             let body = stored(&state, &keys::vod_media_playlist(id, &rendition)).await?;
             Ok(playlist(body, cache::VOD_PLAYLIST))
         }
-        (_, Broadcast::Live(view)) => {
-            // A request for the part the playlist's preload hint names may
-            // come before the part exists: hold it until it does.
-            if let Some(part) = part_of(&file) {
-                wait_for_part(&view, &rendition, part).await?;
+        (_, broadcast) => {
+            let Some(part) = part_of(&file) else {
+                return media_object(&state, id, &rendition, &file).await;
+            };
+            // LL-HLS parts exist only in the hot cache (never in storage). A
+            // request for the part the preload hint names may come before
+            // the part exists: hold it until it does.
+            if let Broadcast::Live(view) = &broadcast
+                && view.playlists().low_latency
+            {
+                wait_for_part(view, &rendition, part).await?;
             }
-            media_object(&state, id, &rendition, &file).await
+            let key = keys::segment(id, &rendition, &file);
+            let body = state
+                .live
+                .cache()
+                .get(&key)
+                .ok_or_else(|| ApiError::not_found("not_found", "no such part"))?;
+            Ok((
+                [
+                    (CONTENT_TYPE, HeaderValue::from_static("video/iso.segment")),
+                    (CACHE_CONTROL, cache::SEGMENT),
+                ],
+                body,
+            )
+                .into_response())
         }
-        (_, Broadcast::Stored { .. }) => media_object(&state, id, &rendition, &file).await,
     }
 }
 
@@ -314,7 +395,7 @@ fn live_playlist_response(
         _ => media.body.clone(),
     };
     let mut response = playlist(body, live_cache(playlists.ended));
-    if let Some(edge) = playlists.edge_received_at {
+    if let Some(edge) = playlists.edge_received_at.filter(|_| !playlists.ended) {
         let age_ms = Instant::now().saturating_duration_since(edge).as_millis();
         if let Ok(v) = HeaderValue::from_str(&age_ms.to_string()) {
             response.headers_mut().insert(EDGE_AGE, v);

@@ -111,12 +111,22 @@ async fn recover_one(inner: &Inner, ls: &LiveStream) -> Result<usize> {
             .iter()
             .map(|(name, playlist, _)| FinalRendition { name, playlist })
             .collect();
+        // The live window the broadcast used (longer on low-latency channels).
+        let low_latency = matches!(
+            inner.db.channel(&ls.channel_id).await,
+            Ok(Some(c)) if c.latency_mode == control::LatencyMode::Low
+        );
+        let window = if low_latency {
+            inner.config.low_latency_window_segments
+        } else {
+            inner.config.playlist_window_segments
+        };
         store_final_playlists(
             &inner.store,
             inner.config.store_attempts,
             id,
             &finals,
-            inner.config.playlist_window_segments,
+            window,
             &live_master,
         )
         .await

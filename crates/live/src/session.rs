@@ -308,7 +308,7 @@ impl Session {
         let variants: Vec<VariantInfo<'_>> = self
             .renditions
             .iter()
-            .filter(|r| !r.stopped && r.has_media())
+            .filter(|r| !r.stopped && (r.has_media() || r.info.video.is_some()))
             .map(|r| VariantInfo {
                 name: &r.name,
                 info: &r.info,
@@ -322,17 +322,24 @@ impl Session {
 
     /// Renders every rendition's live playlist and the master, hands them to
     /// the origin, and with `to_store` also writes them to storage (per
-    /// segment, for CDN/bucket playback; not per part).
+    /// segment, for CDN/bucket playback; not per part). Storage always gets
+    /// standard live playlists: LL-HLS parts and blocking reloads exist only
+    /// at this origin.
     async fn publish(&mut self, to_store: bool) {
         let config = &self.live.config;
-        let master = Bytes::from(self.master(keys::MEDIA_PLAYLIST));
+        let window = if self.low_latency {
+            config.low_latency_window_segments
+        } else {
+            config.playlist_window_segments
+        };
         let mut media = HashMap::new();
-        let mut bodies = Vec::new();
+        let mut stored_bodies = Vec::new();
         for r in &self.renditions {
-            if !r.has_media() && !r.playlist.is_ended() {
+            if r.info.video.is_none() && r.info.audio.is_none() {
                 continue;
             }
-            let (body, delta) = if self.low_latency && !r.playlist.is_ended() {
+            let standard = Bytes::from(r.playlist.render_live(window));
+            let (body, delta) = if self.low_latency {
                 let mut options = LowLatencyOptions {
                     window_segments: config.low_latency_window_segments,
                     part_target: self.part_target,
@@ -347,19 +354,19 @@ impl Session {
                 let delta = Bytes::from(r.playlist.render_low_latency(&options));
                 (body, Some(delta))
             } else {
-                let window = if self.low_latency {
-                    config.low_latency_window_segments
-                } else {
-                    config.playlist_window_segments
-                };
-                (Bytes::from(r.playlist.render_live(window)), None)
+                (standard.clone(), None)
             };
-            bodies.push((r.name.clone(), body.clone()));
+            stored_bodies.push((r.name.clone(), standard));
             media.insert(r.name.clone(), r.view(body, delta));
         }
         let source = &self.renditions[0];
+        // No master before the source has a complete segment: a player that
+        // joins then would find only parts (no EXTINF) and no bitrates, and
+        // players read the master once.
+        let has_segment = source.playlist.segments().len() > 0;
+        let master = Bytes::from(self.master(keys::MEDIA_PLAYLIST));
         let playlists = Playlists {
-            master: source.has_media().then(|| master.clone()),
+            master: has_segment.then(|| master.clone()),
             media,
             ended: source.playlist.is_ended(),
             low_latency: self.low_latency,
@@ -367,12 +374,12 @@ impl Session {
             edge_received_at: self.edge_received_at,
         };
         self.playlists_tx.send_replace(Arc::new(playlists));
-        if !to_store {
+        if !to_store || !has_segment {
             return;
         }
         let attempts = config.store_attempts;
         let id = &self.live_stream_id;
-        for (name, body) in bodies {
+        for (name, body) in stored_bodies {
             let key = keys::media_playlist(id, &name);
             if let Err(e) = put_with_retry(&self.live.store, attempts, &key, body).await {
                 error!(error = %e, key, "could not store playlist");
@@ -393,11 +400,11 @@ impl Session {
             r.finish(&ctx).await;
         }
         let live = self.live.clone();
+        // Viewers following the live URLs see EXT-X-ENDLIST at once.
+        self.publish(false).await;
         let source = &self.renditions[0];
         let segments = source.playlist.segments().len();
         let stored = if segments > 0 {
-            // Viewers following the live URLs see EXT-X-ENDLIST at once.
-            self.publish(false).await;
             let window = if self.low_latency {
                 live.config.low_latency_window_segments
             } else {

@@ -31,9 +31,20 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
             args.segment_duration
         );
     }
-    let data = map_input(&args.input)?;
     std::fs::create_dir_all(&args.outdir)
         .with_context(|| format!("cannot create {}", args.outdir.display()))?;
+    // Output files are created (truncated) in OUTDIR: an input in there
+    // could be one of them, and truncating a mapped file kills the process.
+    if let (Ok(input), Ok(outdir)) = (args.input.canonicalize(), args.outdir.canonicalize())
+        && input.starts_with(&outdir)
+    {
+        bail!(
+            "the input {} is inside the output directory {}; choose another OUTDIR",
+            args.input.display(),
+            args.outdir.display()
+        );
+    }
+    let data = map_input(&args.input)?;
 
     let progress = progress_bar(data.len() as u64);
     let format = match args.format {
@@ -110,20 +121,29 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
 
 /// The input file as `Bytes` over a read-only memory map: no copy of the
 /// file into the heap (that copy was 40% of a remux's CPU time; see
-/// docs/PERFORMANCE.md). Access units are slices of the map. The file must
-/// not be truncated while we read it (the kernel would kill the process).
+/// docs/PERFORMANCE.md). Access units are slices of the map. Pipes and
+/// other non-regular files are read into memory instead.
 fn map_input(path: &Path) -> anyhow::Result<Bytes> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let len = file
+    let meta = file
         .metadata()
-        .with_context(|| format!("cannot stat {}", path.display()))?
-        .len();
-    if len == 0 {
+        .with_context(|| format!("cannot stat {}", path.display()))?;
+    if !meta.is_file() {
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut &file, &mut data)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        return Ok(Bytes::from(data));
+    }
+    if meta.len() == 0 {
         bail!("{}: the file is empty", path.display());
     }
-    // SAFETY: the map is read-only and private to this process; the one
-    // hazard, another process truncating the file, is documented above.
+    // SAFETY: a shared read-only mapping. If another process truncates the
+    // file while we read it, the kernel kills this process with SIGBUS (we
+    // refuse inputs inside our own output directory, the one way we could
+    // do it ourselves); if it writes to it, we read changing bytes, which
+    // the parsers treat like any other input (bounds-checked, no UB from
+    // Rust's side beyond the documented memmap2 contract).
     let map = unsafe { memmap2::Mmap::map(&file) }
         .with_context(|| format!("cannot map {}", path.display()))?;
     let _ = map.advise(memmap2::Advice::Sequential);
@@ -251,12 +271,14 @@ impl Remux {
         let name = format!("{}.{}", seg.sequence, seg.format.extension());
         write_file(&self.outdir.join(&name), &seg.data)?;
         let size = seg.size_bytes();
+        // A one-frame last segment may have no measurable duration.
+        let duration = Time90k(seg.duration.0.max(Time90k::from_millis(1).0));
         self.bytes += size as u64;
         self.next_sequence = seg.sequence + 1;
-        self.bandwidth.record(size, seg.duration);
+        self.bandwidth.record(size, duration);
         self.playlist.push(SegmentEntry {
             sequence: seg.sequence,
-            duration: seg.duration,
+            duration,
             uri: name,
             discontinuity: std::mem::take(&mut self.pending_discontinuity),
             gap: false,

@@ -174,6 +174,23 @@ async fn blocking_reload_client_receives_every_part_quickly() {
     }
     assert!(checked >= 3, "only {checked} segments compared");
 
+    // Once finalized, the stored live playlist (what a CDN or an origin
+    // without the session serves) is a standard one: no parts, which exist
+    // only in this origin's memory.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, _, _, master) = get(&ch.hls_url).await;
+        if first_variant(&String::from_utf8_lossy(&master)).ends_with("/vod.m3u8") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "broadcast not finalized");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, _, _, stored) = get(&media_url).await;
+    let stored = String::from_utf8_lossy(&stored);
+    assert!(stored.contains("#EXT-X-ENDLIST"), "{stored}");
+    assert!(!stored.contains("#EXT-X-PART"), "{stored}");
+
     // ffmpeg decodes init + every part received.
     let (status, _, _, init) = get(&resolve(&media_url, "init.mp4")).await;
     assert_eq!(status, 200);

@@ -9,6 +9,9 @@
 //! live/{live_stream_id}/{rendition}/vod.m3u8     the recording: every segment, ENDLIST
 //!                                                (written when the broadcast ends)
 //! live/{live_stream_id}/{rendition}/{seq}.ts     MPEG-TS media segment
+//! live/{live_stream_id}/{rendition}/{seq}.m4s    fMP4 media segment (+ init.mp4)
+//! live/{live_stream_id}/thumbnail.jpg            latest thumbnail (every N seconds)
+//! live/{live_stream_id}/poster.jpg               the first thumbnail: the VOD's poster
 //! ```
 //!
 //! Playlists refer to segments and renditions by relative URI, so a bucket or
@@ -41,6 +44,16 @@ pub fn vod_master_playlist(live_stream_id: &str) -> String {
 
 pub fn vod_media_playlist(live_stream_id: &str, rendition: &str) -> String {
     format!("live/{live_stream_id}/{rendition}/{VOD_PLAYLIST}")
+}
+
+/// The latest thumbnail of a broadcast.
+pub fn thumbnail(live_stream_id: &str) -> String {
+    format!("live/{live_stream_id}/thumbnail.jpg")
+}
+
+/// The poster of a broadcast's recording (its first thumbnail).
+pub fn poster(live_stream_id: &str) -> String {
+    format!("live/{live_stream_id}/poster.jpg")
 }
 
 /// A segment object; `file_name` is the URI the media playlist uses for it
