@@ -7,6 +7,7 @@
 //! audio, and a segmenter places audio in whatever segment is open).
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use av::{AccessUnit, H264Config, MediaInfo, Time90k, TrackKind};
@@ -47,9 +48,12 @@ impl std::ops::BitOrAssign for Changes {
 }
 
 /// Where a rendition writes: the broadcast and the shared services.
-pub(crate) struct Ctx<'a> {
-    pub live: &'a Inner,
-    pub live_stream_id: &'a str,
+/// Cheap to clone (two `Arc`s), so the session can hold one while it
+/// changes itself.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub live: Arc<Inner>,
+    pub live_stream_id: Arc<str>,
 }
 
 fn now_unix_ms() -> i64 {
@@ -114,19 +118,19 @@ impl Rendition {
 
     /// A new video configuration: close the current segmenter; the next
     /// segment starts after a discontinuity (and a new init segment).
-    pub async fn set_video(&mut self, ctx: &Ctx<'_>, config: H264Config) -> Changes {
+    pub async fn set_video(&mut self, ctx: &Ctx, config: H264Config) -> Changes {
         let changes = self.restart(ctx).await;
         self.info.video = Some(config);
         changes
     }
 
-    pub async fn set_audio(&mut self, ctx: &Ctx<'_>, config: av::AacConfig) -> Changes {
+    pub async fn set_audio(&mut self, ctx: &Ctx, config: av::AacConfig) -> Changes {
         let changes = self.restart(ctx).await;
         self.info.audio = Some(config);
         changes
     }
 
-    async fn restart(&mut self, ctx: &Ctx<'_>) -> Changes {
+    async fn restart(&mut self, ctx: &Ctx) -> Changes {
         let mut changes = Changes::default();
         if let Some(mut s) = self.segmenter.take() {
             s.finish();
@@ -138,7 +142,7 @@ impl Rendition {
 
     /// Feeds one access unit. For transcoded renditions, audio waits until
     /// video has caught up with it.
-    pub async fn push(&mut self, ctx: &Ctx<'_>, unit: AccessUnit) -> Changes {
+    pub async fn push(&mut self, ctx: &Ctx, unit: AccessUnit) -> Changes {
         if self.stopped {
             return Changes::default();
         }
@@ -171,7 +175,7 @@ impl Rendition {
         }
     }
 
-    async fn push_now(&mut self, ctx: &Ctx<'_>, unit: AccessUnit) -> Changes {
+    async fn push_now(&mut self, ctx: &Ctx, unit: AccessUnit) -> Changes {
         if self.segment_started_ms.is_none() {
             self.segment_started_ms = Some(now_unix_ms());
         }
@@ -194,7 +198,7 @@ impl Rendition {
         changes
     }
 
-    async fn drain(&mut self, ctx: &Ctx<'_>, segmenter: &mut Segmenter) -> Changes {
+    async fn drain(&mut self, ctx: &Ctx, segmenter: &mut Segmenter) -> Changes {
         let mut changes = Changes::default();
         while let Some(output) = segmenter.pull() {
             match output {
@@ -210,11 +214,11 @@ impl Rendition {
         changes
     }
 
-    fn key(&self, ctx: &Ctx<'_>, file_name: &str) -> String {
-        keys::segment(ctx.live_stream_id, &self.name, file_name)
+    fn key(&self, ctx: &Ctx, file_name: &str) -> String {
+        keys::segment(&ctx.live_stream_id, &self.name, file_name)
     }
 
-    async fn store_init(&mut self, ctx: &Ctx<'_>, data: Bytes) {
+    async fn store_init(&mut self, ctx: &Ctx, data: Bytes) {
         self.init_generation += 1;
         let name = if self.init_generation == 1 {
             "init.mp4".to_string()
@@ -234,7 +238,7 @@ impl Rendition {
 
     /// Lists an LL-HLS part. Parts live only in the hot cache; the whole
     /// segment they make up is stored when it completes.
-    fn list_part(&mut self, ctx: &Ctx<'_>, part: Part) -> bool {
+    fn list_part(&mut self, ctx: &Ctx, part: Part) -> bool {
         let sequence = part.segment_sequence;
         let file_name = format!("{sequence}.{}.m4s", part.index);
         ctx.live
@@ -268,8 +272,8 @@ impl Rendition {
     /// Stores a segment, indexes it, then lists it; a segment the store
     /// refuses after every attempt is listed with EXT-X-GAP, so players skip
     /// it and sequence numbers stay consecutive. Returns whether it was stored.
-    async fn store_segment(&mut self, ctx: &Ctx<'_>, seg: Segment) -> bool {
-        let live = ctx.live;
+    async fn store_segment(&mut self, ctx: &Ctx, seg: Segment) -> bool {
+        let live = &ctx.live;
         let sequence = seg.sequence;
         self.next_sequence = sequence + 1;
         let program_date_time_ms = self.segment_started_ms.replace(now_unix_ms());
@@ -332,7 +336,7 @@ impl Rendition {
 
     /// End of the rendition's media: pending audio, the open segment, then
     /// the playlist ends (EXT-X-ENDLIST).
-    pub async fn finish(&mut self, ctx: &Ctx<'_>) -> Changes {
+    pub async fn finish(&mut self, ctx: &Ctx) -> Changes {
         let mut changes = Changes::default();
         while let Some(a) = self.pending_audio.pop_front() {
             if self.segmenter.is_some() {

@@ -10,9 +10,10 @@ use bytes::Bytes;
 use control::{Channel, Db, LatencyMode};
 use packager::{LowLatencyOptions, SegmentFormat, SegmenterConfig};
 use storage::{HotCache, Store, keys};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
-use tracing::{Instrument, error, info, info_span};
+use tracing::{Instrument, error, info, info_span, warn};
+use transcode::{Ladder, LadderEvent, TranscodeConfig};
 
 use crate::registry::{Playlists, Registry, SessionView};
 use crate::render::{
@@ -38,11 +39,22 @@ pub(crate) struct Inner {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Set when the server is stopping: broadcasts end with that reason.
     shutting_down: AtomicBool,
+    pub(crate) transcode: TranscodeConfig,
+    /// One permit per ladder that may run at once.
+    ladder_slots: Arc<Semaphore>,
 }
 
 impl Live {
-    /// `cache` holds recent segments and LL-HLS parts for the origin.
-    pub fn new(db: Db, store: Store, cache: Arc<HotCache>, config: LiveConfig) -> Self {
+    /// `cache` holds recent segments and LL-HLS parts for the origin;
+    /// `transcode` the ladders and how many may run at once.
+    pub fn new(
+        db: Db,
+        store: Store,
+        cache: Arc<HotCache>,
+        config: LiveConfig,
+        transcode: TranscodeConfig,
+    ) -> Self {
+        let slots = transcode.effective_max_ladders();
         Live {
             inner: Arc::new(Inner {
                 db,
@@ -52,6 +64,8 @@ impl Live {
                 registry: Registry::default(),
                 tasks: Mutex::new(Vec::new()),
                 shutting_down: AtomicBool::new(false),
+                transcode,
+                ladder_slots: Arc::new(Semaphore::new(slots)),
             }),
         }
     }
@@ -139,6 +153,15 @@ impl Live {
             last_arrival: None,
             edge_received_at: None,
             active: false,
+            ladder_preset: channel.ladder.clone(),
+            ladder: None,
+            ladder_rx: None,
+            ladder_permit: None,
+            rung_renditions: Vec::new(),
+            media_start: None,
+            thumbnail_due: None,
+            thumbnail_job: None,
+            poster_written: false,
         };
         // A root span: the broadcast outlives the connection that started it.
         let span = info_span!(parent: None, "live", channel = %channel.slug, live_stream = %live_stream_id);
@@ -208,6 +231,20 @@ async fn end_with_retry(db: &Db, live_stream_id: &str, reason: &str) {
     }
 }
 
+/// Drops a ladder on a blocking thread: teardown joins its threads (and
+/// reaps ffmpeg), which takes milliseconds the async workers should not.
+fn drop_off_runtime(ladder: Ladder) {
+    tokio::task::spawn_blocking(move || drop(ladder));
+}
+
+/// The next ladder event, or never when there is no ladder.
+async fn recv_ladder(rx: &mut Option<mpsc::Receiver<LadderEvent>>) -> Option<LadderEvent> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The actor of one broadcast.
 pub(crate) struct Session {
     live: Arc<Inner>,
@@ -229,13 +266,44 @@ pub(crate) struct Session {
     edge_received_at: Option<Instant>,
     /// The first source segment has been stored (live stream `active`).
     active: bool,
+    /// The channel's ladder preset name.
+    ladder_preset: String,
+    /// The transcoder of this broadcast, when it has renditions to make.
+    ladder: Option<Ladder>,
+    ladder_rx: Option<mpsc::Receiver<LadderEvent>>,
+    /// Held while the ladder runs: bounds concurrent ladders per node.
+    ladder_permit: Option<OwnedSemaphorePermit>,
+    /// `rung_renditions[rung]` is the index in `renditions` of that rung.
+    rung_renditions: Vec<usize>,
+    /// PTS of the first source video access unit (lag checks wait a few
+    /// seconds of media for encoders to warm up).
+    media_start: Option<Time90k>,
+    /// When the next thumbnail is due (taken at the next source keyframe).
+    thumbnail_due: Option<Instant>,
+    thumbnail_job: Option<tokio::task::JoinHandle<()>>,
+    /// The first thumbnail was also stored as the recording's poster.
+    poster_written: bool,
 }
 
 impl Session {
-    async fn run(mut self, mut rx: mpsc::Receiver<(Instant, DemuxEvent)>) {
-        while let Some((received_at, event)) = rx.recv().await {
-            self.on_event(received_at, event).await;
+    fn ctx(&self) -> Ctx {
+        Ctx {
+            live: self.live.clone(),
+            live_stream_id: Arc::from(self.live_stream_id.as_str()),
         }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<(Instant, DemuxEvent)>) {
+        loop {
+            tokio::select! {
+                input = rx.recv() => match input {
+                    Some((received_at, event)) => self.on_event(received_at, event).await,
+                    None => break,
+                },
+                Some(event) = recv_ladder(&mut self.ladder_rx) => self.on_ladder_event(event).await,
+            }
+        }
+        self.finish_ladder().await;
         let reason = if self.live.shutting_down.load(Ordering::Relaxed) {
             "server shutting down"
         } else {
@@ -245,14 +313,13 @@ impl Session {
     }
 
     async fn on_event(&mut self, received_at: Instant, event: DemuxEvent) {
-        let ctx = Ctx {
-            live: &self.live,
-            live_stream_id: &self.live_stream_id,
-        };
+        let ctx = self.ctx();
         let changes = match event {
             DemuxEvent::VideoConfig(c) => {
                 info!(codec = %c.codec_string(), width = c.width, height = c.height, "video configuration");
-                self.renditions[0].set_video(&ctx, c).await
+                let changes = self.renditions[0].set_video(&ctx, c.clone()).await;
+                self.start_ladder(&c).await;
+                changes
             }
             DemuxEvent::AudioConfig(c) => {
                 info!(codec = %c.codec_string(), sample_rate = c.sample_rate, channels = c.channels, "audio configuration");
@@ -264,15 +331,263 @@ impl Session {
             }
             DemuxEvent::Unit(au) => {
                 self.last_arrival = Some(received_at);
-                if au.track == TrackKind::Audio {
-                    for r in self.renditions.iter_mut().skip(1) {
-                        r.push(&ctx, au.clone()).await;
+                match au.track {
+                    TrackKind::Audio => {
+                        for r in self.renditions.iter_mut().skip(1) {
+                            r.push(&ctx, au.clone()).await;
+                        }
+                    }
+                    TrackKind::Video => {
+                        self.media_start.get_or_insert(au.pts);
+                        if let Some(ladder) = &mut self.ladder
+                            && let Err(e) = ladder.push(&au)
+                        {
+                            error!(error = %e, "transcoder failed; continuing with the source only");
+                            self.stop_ladder(&ctx).await;
+                        }
+                        if au.keyframe {
+                            self.maybe_thumbnail(&au);
+                        }
                     }
                 }
                 self.renditions[0].push(&ctx, au).await
             }
         };
         self.after_source(changes).await;
+        self.check_lag().await;
+    }
+
+    /// Starts the channel's ladder for a source configuration: the rungs of
+    /// its preset that are below the source, if a ladder slot is free. A
+    /// second configuration (the encoder changed resolution) restarts it.
+    async fn start_ladder(&mut self, source: &av::H264Config) {
+        let ctx = self.ctx();
+        if self.ladder.is_some() {
+            self.stop_ladder(&ctx).await;
+        }
+        let Some(preset) = self.live.transcode.ladder(&self.ladder_preset) else {
+            warn!(preset = %self.ladder_preset, "unknown ladder preset; publishing the source only");
+            return;
+        };
+        let rungs = transcode::select_rungs(preset, source, None);
+        if rungs.is_empty() {
+            info!(preset = %self.ladder_preset, "no rung of the ladder is below the source; publishing the source only");
+            return;
+        }
+        let permit = match self.ladder_slots().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                warn!(
+                    max_ladders = self.live.transcode.effective_max_ladders(),
+                    "transcoding capacity reached; publishing the source only"
+                );
+                return;
+            }
+        };
+        let (ladder, rx) = match Ladder::start(&self.live.transcode, source, rungs.clone()) {
+            Ok(x) => x,
+            Err(e) => {
+                error!(error = %e, "cannot start the transcoder; publishing the source only");
+                return;
+            }
+        };
+        info!(
+            backend = ?self.live.transcode.backend,
+            renditions = ?rungs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            "transcoding"
+        );
+        let audio = self.renditions[0].info.audio.clone();
+        self.rung_renditions.clear();
+        for rung in &rungs {
+            let index = match self.renditions.iter().position(|r| r.name == rung.name) {
+                Some(i) => i,
+                None => {
+                    let info = MediaInfo {
+                        video: None,
+                        audio: audio.clone(),
+                    };
+                    self.renditions.push(Rendition::new(
+                        &rung.name,
+                        info,
+                        self.segmenter_config.clone(),
+                        true,
+                    ));
+                    self.renditions.len() - 1
+                }
+            };
+            let r = &mut self.renditions[index];
+            r.stopped = false;
+            // Until measured: the video bitrate plus room for audio.
+            r.estimated_bps = Some(u64::from(rung.bitrate_kbps) * 1000 + 160_000);
+            self.rung_renditions.push(index);
+        }
+        self.ladder = Some(ladder);
+        self.ladder_rx = Some(rx);
+        self.ladder_permit = Some(permit);
+    }
+
+    fn ladder_slots(&self) -> Arc<Semaphore> {
+        self.live.ladder_slots.clone()
+    }
+
+    /// Stops the ladder (failure or restart): its renditions end.
+    async fn stop_ladder(&mut self, ctx: &Ctx) {
+        if let Some(mut ladder) = self.ladder.take() {
+            ladder.finish();
+            drop_off_runtime(ladder);
+        }
+        self.ladder_rx = None;
+        self.ladder_permit = None;
+        for &i in &self.rung_renditions {
+            let r = &mut self.renditions[i];
+            if !r.stopped {
+                r.finish(ctx).await;
+                r.stopped = true;
+            }
+        }
+        self.rung_renditions.clear();
+    }
+
+    async fn on_ladder_event(&mut self, event: LadderEvent) {
+        let ctx = self.ctx();
+        let changes = match event {
+            LadderEvent::Config { rung, config } => match self.rung_renditions.get(rung) {
+                Some(&i) => self.renditions[i].set_video(&ctx, config).await,
+                None => Changes::default(),
+            },
+            LadderEvent::Unit { rung, unit } => match self.rung_renditions.get(rung) {
+                Some(&i) => self.renditions[i].push(&ctx, unit).await,
+                None => Changes::default(),
+            },
+            LadderEvent::Error(message) => {
+                error!(error = %message, "transcoder failed; continuing with the source only");
+                self.stop_ladder(&ctx).await;
+                Changes {
+                    segment: true,
+                    ..Changes::default()
+                }
+            }
+            LadderEvent::Finished => {
+                self.ladder_rx = None;
+                Changes::default()
+            }
+        };
+        if changes.segment {
+            self.publish(true).await;
+        } else if changes.part {
+            self.publish(false).await;
+        }
+    }
+
+    /// Drops the lowest rendition still encoded when the ladder has fallen
+    /// further behind real time than allowed (after its first seconds,
+    /// while encoders warm up): viewers lose a rendition, never the stream.
+    async fn check_lag(&mut self) {
+        let Some(ladder) = &mut self.ladder else {
+            return;
+        };
+        let warmed_up = self.renditions[0]
+            .last_video_pts
+            .zip(self.media_start)
+            .is_some_and(|(now, start)| (now - start).as_secs_f64() > 5.0);
+        let lag = ladder.lag().as_secs_f64();
+        if !warmed_up || lag <= self.live.transcode.max_lag_s {
+            return;
+        }
+        let Some(rung) = (0..ladder.rungs().len())
+            .rev()
+            .find(|&r| !ladder.is_dropped(r))
+        else {
+            return;
+        };
+        warn!(
+            rendition = %ladder.rungs()[rung].name,
+            lag_s = lag,
+            max_lag_s = self.live.transcode.max_lag_s,
+            "transcoder is falling behind real time; dropping its lowest rendition"
+        );
+        ladder.drop_rung(rung);
+        let ctx = self.ctx();
+        if let Some(&i) = self.rung_renditions.get(rung) {
+            let r = &mut self.renditions[i];
+            r.finish(&ctx).await;
+            r.stopped = true;
+        }
+        self.publish(true).await;
+    }
+
+    /// At the end of the source: flush the ladder and package what it
+    /// still delivers (bounded), then release it.
+    async fn finish_ladder(&mut self) {
+        let Some(mut ladder) = self.ladder.take() else {
+            return;
+        };
+        ladder.finish();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.ladder_rx.is_some() {
+            match tokio::time::timeout_at(deadline, recv_ladder(&mut self.ladder_rx)).await {
+                Ok(Some(event)) => self.on_ladder_event(event).await,
+                Ok(None) => break,
+                Err(_) => {
+                    warn!("transcoder did not flush within 10 s; ending its renditions");
+                    break;
+                }
+            }
+        }
+        drop_off_runtime(ladder);
+        self.ladder_rx = None;
+        self.ladder_permit = None;
+    }
+
+    /// Every `thumbnail_interval_s`, a JPEG of a source keyframe (decoded on
+    /// a blocking thread): the channel's thumbnail, and the first one also
+    /// the recording's poster.
+    fn maybe_thumbnail(&mut self, au: &av::AccessUnit) {
+        let interval = self.live.transcode.thumbnail_interval_s;
+        if interval == 0 {
+            return;
+        }
+        let now = Instant::now();
+        if self.thumbnail_due.is_some_and(|due| now < due)
+            || self
+                .thumbnail_job
+                .as_ref()
+                .is_some_and(|j| !j.is_finished())
+        {
+            return;
+        }
+        let Some(config) = self.renditions[0].info.video.clone() else {
+            return;
+        };
+        self.thumbnail_due = Some(now + Duration::from_secs(interval));
+        let live = self.live.clone();
+        let id = self.live_stream_id.clone();
+        let poster = !std::mem::replace(&mut self.poster_written, true);
+        let au = au.clone();
+        self.thumbnail_job = Some(tokio::spawn(async move {
+            let jpeg =
+                tokio::task::spawn_blocking(move || transcode::thumbnail(&config, &au, 640)).await;
+            let jpeg = match jpeg {
+                Ok(Ok(j)) => j,
+                Ok(Err(e)) => {
+                    warn!(error = %e, "could not make a thumbnail");
+                    return;
+                }
+                Err(_) => return,
+            };
+            let attempts = live.config.store_attempts;
+            let key = keys::thumbnail(&id);
+            live.cache.insert(key.clone(), jpeg.clone());
+            if let Err(e) = put_with_retry(&live.store, attempts, &key, jpeg.clone()).await {
+                warn!(error = %e, "could not store the thumbnail");
+            }
+            if poster
+                && let Err(e) =
+                    put_with_retry(&live.store, attempts, &keys::poster(&id), jpeg).await
+            {
+                warn!(error = %e, "could not store the poster");
+            }
+        }));
     }
 
     /// Bookkeeping after the source rendition changed: the live edge, the
@@ -392,10 +707,7 @@ impl Session {
     }
 
     async fn finish(mut self, reason: &str) {
-        let ctx = Ctx {
-            live: &self.live,
-            live_stream_id: &self.live_stream_id,
-        };
+        let ctx = self.ctx();
         for r in &mut self.renditions {
             r.finish(&ctx).await;
         }

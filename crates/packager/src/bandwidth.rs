@@ -6,12 +6,19 @@ use av::Time90k;
 
 use crate::segment::bitrate_bps;
 
+/// Segments shorter than this do not set the peak: the last segment of a
+/// stream can be a keyframe and a few audio frames, whose bit rate says
+/// nothing about what a player needs (it is still averaged in).
+const MIN_PEAK_DURATION: Time90k = Time90k(90_000);
+
 /// Accumulates segment sizes and durations of one variant.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BandwidthMeter {
     total_bytes: u64,
     total_duration: Time90k,
     peak_bps: Option<u64>,
+    /// Peak over the short segments, used only while there is no other.
+    short_peak_bps: Option<u64>,
     segments: u64,
 }
 
@@ -28,13 +35,19 @@ impl BandwidthMeter {
         };
         self.total_bytes = self.total_bytes.saturating_add(size_bytes as u64);
         self.total_duration = Time90k(self.total_duration.0.saturating_add(duration.0));
-        self.peak_bps = Some(self.peak_bps.map_or(bps, |p| p.max(bps)));
+        let peak = if duration >= MIN_PEAK_DURATION {
+            &mut self.peak_bps
+        } else {
+            &mut self.short_peak_bps
+        };
+        *peak = Some(peak.map_or(bps, |p| p.max(bps)));
         self.segments += 1;
     }
 
-    /// Highest bit rate of any one segment, bits per second (`BANDWIDTH`).
+    /// Highest bit rate of any one segment of at least a second (of any
+    /// segment while there is none), bits per second (`BANDWIDTH`).
     pub fn peak_bps(&self) -> Option<u64> {
-        self.peak_bps
+        self.peak_bps.or(self.short_peak_bps)
     }
 
     /// Total bits over total duration, bits per second, rounded up
@@ -52,6 +65,16 @@ impl BandwidthMeter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_short_last_segment_does_not_set_the_peak() {
+        let mut m = BandwidthMeter::new();
+        m.record(10_000, Time90k(9_000)); // 0.1 s at 800 kbit/s
+        assert_eq!(m.peak_bps(), Some(800_000));
+        m.record(250_000, Time90k(180_000)); // 2 s at 1 Mbit/s
+        m.record(20_000, Time90k(6_000)); // 67 ms at 2.4 Mbit/s: ignored for the peak
+        assert_eq!(m.peak_bps(), Some(1_000_000));
+    }
 
     #[test]
     fn peak_and_average() {

@@ -70,6 +70,15 @@ pub struct SegmentArgs {
     /// keyframe at or after it).
     #[arg(long, default_value_t = 2.0, value_name = "S")]
     pub segment_duration: f64,
+    /// Also transcode the renditions of this ladder preset (from the
+    /// configuration, [transcode.ladders]) with the live transcoder: OUTDIR
+    /// gets master.m3u8 and a directory per rendition, `source` included.
+    #[arg(long, value_name = "PRESET")]
+    pub ladder: Option<String>,
+    /// With --ladder: encode every rung of the preset, also those not
+    /// below the source (benchmarks compare full ladders this way).
+    #[arg(long, requires = "ladder")]
+    pub all_rungs: bool,
     /// Print a summary as JSON instead of text.
     #[arg(long)]
     pub json: bool,

@@ -24,6 +24,7 @@ pub struct Config {
     pub http: api::HttpConfig,
     pub rtmp: ingest::IngestConfig,
     pub hls: live::LiveConfig,
+    pub transcode: transcode::TranscodeConfig,
 }
 
 impl Default for Config {
@@ -35,6 +36,7 @@ impl Default for Config {
             http: api::HttpConfig::default(),
             rtmp: ingest::IngestConfig::default(),
             hls: live::LiveConfig::default(),
+            transcode: transcode::TranscodeConfig::default(),
         }
     }
 }
@@ -105,6 +107,9 @@ impl Config {
         }
         if let Err(e) = self.rtmp.validate() {
             bail!("{e}");
+        }
+        if let Err(e) = self.transcode.validate() {
+            bail!("transcode: {e}");
         }
         Ok(())
     }

@@ -18,7 +18,7 @@ fn main() -> std::process::ExitCode {
     logging::init(&cli);
     // File remuxing is synchronous: no async runtime, no configuration.
     if let cli::Command::Segment(args) = &cli.command {
-        return match segment::run(args) {
+        return match segment::run(args, cli.config.as_deref()) {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e:#}");

@@ -20,10 +20,22 @@ use packager::{
 };
 use serde_json::json;
 
-use crate::cli::{SegmentArgs, SegmentFormatArg};
+use std::collections::VecDeque;
 
-/// Runs the command; prints a summary on stdout.
-pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
+use av::{H264Config, TrackKind};
+use tokio::sync::mpsc::error::TryRecvError;
+use transcode::{Ladder, LadderEvent, Rung, TranscodeConfig};
+
+use crate::cli::{SegmentArgs, SegmentFormatArg};
+use crate::config::Config;
+
+/// Directory (and rendition name) of the source when transcoding.
+const SOURCE: &str = "source";
+
+/// Runs the command; prints a summary on stdout. `config` is the
+/// configuration file, read only for `--ladder` (its ladder presets and
+/// transcoder settings).
+pub fn run(args: &SegmentArgs, config: Option<&Path>) -> anyhow::Result<()> {
     let started = Instant::now();
     if !(0.5..=60.0).contains(&args.segment_duration) {
         bail!(
@@ -51,11 +63,27 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
         SegmentFormatArg::Ts => SegmentFormat::MpegTs,
         SegmentFormatArg::Fmp4 => SegmentFormat::Fmp4,
     };
-    let mut remux = Remux::new(
-        &args.outdir,
-        format,
-        Time90k::from_secs_f64(args.segment_duration),
-    );
+    let target = Time90k::from_secs_f64(args.segment_duration);
+    let ladder = match &args.ladder {
+        Some(preset) => {
+            let config = Config::load(config)?;
+            let rungs = config
+                .transcode
+                .ladder(preset)
+                .with_context(|| format!("no ladder preset {preset:?} in the configuration"))?
+                .to_vec();
+            Some((config.transcode, rungs))
+        }
+        None => None,
+    };
+    let mut remux = if ladder.is_some() {
+        let dir = args.outdir.join(SOURCE);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        Pipeline::new(&dir, format, target, ladder, args.all_rungs)
+    } else {
+        Pipeline::new(&args.outdir, format, target, None, false)
+    };
     let input = args.input.display();
     if data.starts_with(b"FLV") {
         let mut reader =
@@ -77,7 +105,7 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
         }
     } else if data.get(4..8) == Some(b"ftyp") || data.get(4..8) == Some(b"moov") {
         let file = av::mp4::demux_mp4(data).with_context(|| format!("{input}: cannot read MP4"))?;
-        remux.info = file.info;
+        remux.set_info(file.info)?;
         let total = file.units.len().max(1) as u64;
         progress.set_length(total);
         for (i, au) in file.units.into_iter().enumerate() {
@@ -89,11 +117,15 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
     } else {
         bail!("{input}: not an FLV or MP4 file");
     }
-    let summary = remux.finish()?;
+    let summary = remux.finish(&args.outdir)?;
     progress.finish_and_clear();
 
     let elapsed = started.elapsed();
-    let playlist = args.outdir.join("index.m3u8");
+    let playlist = args.outdir.join(if summary.renditions.len() > 1 {
+        "master.m3u8"
+    } else {
+        "index.m3u8"
+    });
     if args.json {
         println!(
             "{}",
@@ -103,15 +135,18 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
                 "segments": summary.segments,
                 "duration_s": summary.duration.as_secs_f64(),
                 "bytes": summary.bytes,
+                "renditions": summary.renditions,
                 "elapsed_s": elapsed.as_secs_f64(),
+                "realtime_factor": summary.duration.as_secs_f64() / elapsed.as_secs_f64().max(1e-9),
             })
         );
     } else {
         println!(
-            "wrote {} segments ({:.3} s of media, {} bytes) to {} in {:.3} s",
+            "wrote {} segments ({:.3} s of media, {} bytes; renditions: {}) to {} in {:.3} s",
             summary.segments,
             summary.duration.as_secs_f64(),
             summary.bytes,
+            summary.renditions.join(", "),
             playlist.display(),
             elapsed.as_secs_f64()
         );
@@ -165,9 +200,225 @@ fn progress_bar(len: u64) -> ProgressBar {
 }
 
 struct Summary {
+    /// Of the source rendition.
     segments: u64,
     duration: Time90k,
+    /// Of every rendition.
     bytes: u64,
+    renditions: Vec<String>,
+}
+
+/// The source remux and, with `--ladder`, a transcoder and one remux per
+/// rung (each with the source's audio, interleaved by decode time).
+struct Pipeline {
+    source: Remux,
+    ladder_request: Option<(TranscodeConfig, Vec<Rung>, bool)>,
+    ladder: Option<LadderRun>,
+}
+
+struct LadderRun {
+    ladder: Ladder,
+    rx: tokio::sync::mpsc::Receiver<LadderEvent>,
+    rungs: Vec<Rung>,
+    outputs: Vec<Remux>,
+    pending_audio: Vec<VecDeque<AccessUnit>>,
+}
+
+impl Pipeline {
+    fn new(
+        outdir: &Path,
+        format: SegmentFormat,
+        target: Time90k,
+        ladder: Option<(TranscodeConfig, Vec<Rung>)>,
+        all_rungs: bool,
+    ) -> Self {
+        Pipeline {
+            source: Remux::new(outdir, format, target),
+            ladder_request: ladder.map(|(c, r)| (c, r, all_rungs)),
+            ladder: None,
+        }
+    }
+
+    fn set_info(&mut self, info: MediaInfo) -> anyhow::Result<()> {
+        if let Some(video) = &info.video {
+            self.start_ladder(video)?;
+        }
+        self.source.info = info;
+        Ok(())
+    }
+
+    fn event(&mut self, event: DemuxEvent) -> anyhow::Result<()> {
+        match event {
+            DemuxEvent::VideoConfig(c) => {
+                if self.ladder.is_none() {
+                    self.start_ladder(&c)?;
+                }
+                self.source.event(DemuxEvent::VideoConfig(c))
+            }
+            DemuxEvent::AudioConfig(c) => {
+                if let Some(run) = &mut self.ladder {
+                    for out in &mut run.outputs {
+                        out.event(DemuxEvent::AudioConfig(c.clone()))?;
+                    }
+                }
+                self.source.event(DemuxEvent::AudioConfig(c))
+            }
+            DemuxEvent::Unit(au) => self.unit(au),
+        }
+    }
+
+    fn start_ladder(&mut self, source: &H264Config) -> anyhow::Result<()> {
+        let Some((config, preset, all)) = self.ladder_request.take() else {
+            return Ok(());
+        };
+        let rungs = if all {
+            preset
+        } else {
+            transcode::select_rungs(&preset, source, None)
+        };
+        if rungs.is_empty() {
+            return Ok(());
+        }
+        let (ladder, rx) =
+            Ladder::start(&config, source, rungs.clone()).context("cannot start the transcoder")?;
+        let root = self.source.outdir.parent().unwrap_or(Path::new("."));
+        let mut outputs = Vec::new();
+        for rung in &rungs {
+            let dir = root.join(&rung.name);
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let mut out = Remux::new(
+                &dir,
+                self.source.config.format,
+                self.source.config.target_duration,
+            );
+            out.info.audio = self.source.info.audio.clone();
+            outputs.push(out);
+        }
+        self.ladder = Some(LadderRun {
+            ladder,
+            rx,
+            pending_audio: vec![VecDeque::new(); rungs.len()],
+            rungs,
+            outputs,
+        });
+        Ok(())
+    }
+
+    fn unit(&mut self, au: AccessUnit) -> anyhow::Result<()> {
+        if let Some(run) = &mut self.ladder {
+            match au.track {
+                TrackKind::Video => run.ladder.push(&au).context("transcoder failed")?,
+                TrackKind::Audio => {
+                    for q in &mut run.pending_audio {
+                        q.push_back(au.clone());
+                    }
+                }
+            }
+            run.drain(false)?;
+        }
+        self.source.unit(au)
+    }
+
+    fn finish(mut self, outdir: &Path) -> anyhow::Result<Summary> {
+        let mut variants = Vec::new();
+        let mut bytes = 0;
+        let mut renditions = vec![SOURCE.to_string()];
+        if let Some(mut run) = self.ladder.take() {
+            run.ladder.finish();
+            run.drain(true)?;
+            for (i, mut out) in run.outputs.into_iter().enumerate() {
+                while let Some(a) = run.pending_audio[i].pop_front() {
+                    out.unit(a)?;
+                }
+                let variant = out.finish()?;
+                bytes += out_bytes(&variant);
+                renditions.push(run.rungs[i].name.clone());
+                variants.push((run.rungs[i].name.clone(), variant));
+            }
+        }
+        let source = self.source.finish()?;
+        bytes += out_bytes(&source);
+        let summary = Summary {
+            segments: source.1.segments,
+            duration: source.1.duration,
+            bytes,
+            renditions,
+        };
+        if variants.is_empty() {
+            write_master(outdir, &[(String::new(), source)])?;
+        } else {
+            variants.insert(0, (SOURCE.to_string(), source));
+            write_master(outdir, &variants)?;
+        }
+        Ok(summary)
+    }
+}
+
+fn out_bytes(v: &(Variant, Summary)) -> u64 {
+    v.1.bytes
+}
+
+/// `master.m3u8` in `outdir` over the variants, each `{name}/index.m3u8`
+/// (or `index.m3u8` for the single unnamed one).
+fn write_master(outdir: &Path, variants: &[(String, (Variant, Summary))]) -> anyhow::Result<()> {
+    let list: Vec<Variant> = variants
+        .iter()
+        .map(|(name, (v, _))| {
+            let mut v = v.clone();
+            if !name.is_empty() {
+                v.uri = format!("{name}/index.m3u8");
+                v.name = name.clone();
+            }
+            v
+        })
+        .collect();
+    write_file(
+        &outdir.join("master.m3u8"),
+        &[Bytes::from(render_master(&list))],
+    )
+}
+
+impl LadderRun {
+    /// Packages what the ladder has produced; with `until_finished`, waits
+    /// for it to flush everything.
+    fn drain(&mut self, until_finished: bool) -> anyhow::Result<()> {
+        loop {
+            let event = if until_finished {
+                match self.rx.blocking_recv() {
+                    Some(e) => e,
+                    None => return Ok(()),
+                }
+            } else {
+                match self.rx.try_recv() {
+                    Ok(e) => e,
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => return Ok(()),
+                }
+            };
+            match event {
+                LadderEvent::Config { rung, config } => {
+                    if let Some(out) = self.outputs.get_mut(rung) {
+                        out.event(DemuxEvent::VideoConfig(config))?;
+                    }
+                }
+                LadderEvent::Unit { rung, unit } => {
+                    let (Some(out), Some(audio)) =
+                        (self.outputs.get_mut(rung), self.pending_audio.get_mut(rung))
+                    else {
+                        continue;
+                    };
+                    while audio.front().is_some_and(|a| a.dts <= unit.dts) {
+                        if let Some(a) = audio.pop_front() {
+                            out.unit(a)?;
+                        }
+                    }
+                    out.unit(unit)?;
+                }
+                LadderEvent::Error(message) => bail!("transcoder failed: {message}"),
+                LadderEvent::Finished => return Ok(()),
+            }
+        }
+    }
 }
 
 /// Access units → segments on disk → a VOD playlist, as the live actor does
@@ -288,7 +539,9 @@ impl Remux {
         Ok(())
     }
 
-    fn finish(mut self) -> anyhow::Result<Summary> {
+    /// Ends the playlist and writes `index.m3u8`; returns this rendition's
+    /// master playlist entry (URI `index.m3u8`) and totals.
+    fn finish(mut self) -> anyhow::Result<(Variant, Summary)> {
         if let Some(mut s) = self.segmenter.take() {
             s.finish();
             self.drain(&mut s)?;
@@ -303,7 +556,7 @@ impl Remux {
             &[Bytes::from(self.playlist.render_vod())],
         )?;
         let video = self.info.video.as_ref();
-        let master = render_master(&[Variant {
+        let variant = Variant {
             uri: "index.m3u8".into(),
             bandwidth_bps: self.bandwidth.peak_bps().unwrap_or(0),
             average_bandwidth_bps: self.bandwidth.average_bps(),
@@ -311,13 +564,16 @@ impl Remux {
             frame_rate: video.and_then(|v| v.fps),
             codecs: self.info.codecs(),
             name: String::new(),
-        }]);
-        write_file(&self.outdir.join("master.m3u8"), &[Bytes::from(master)])?;
-        Ok(Summary {
-            segments,
-            duration: self.playlist.total_duration(),
-            bytes: self.bytes,
-        })
+        };
+        Ok((
+            variant,
+            Summary {
+                segments,
+                duration: self.playlist.total_duration(),
+                bytes: self.bytes,
+                renditions: Vec::new(),
+            },
+        ))
     }
 }
 

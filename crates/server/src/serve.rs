@@ -26,7 +26,13 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
     let cache = Arc::new(HotCache::new(
         config.hls.hot_cache_mb.saturating_mul(1 << 20),
     ));
-    let live = Live::new(db.clone(), store.clone(), cache, config.hls.clone());
+    let live = Live::new(
+        db.clone(),
+        store.clone(),
+        cache,
+        config.hls.clone(),
+        config.transcode.clone(),
+    );
     match live.recover().await {
         Ok(0) => {}
         Ok(n) => info!(

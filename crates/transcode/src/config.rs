@@ -371,10 +371,21 @@ pub fn select_rungs(
         .collect()
 }
 
+/// The smallest spacing between a rung's frames when its source is faster
+/// than `max_fps` (or of unknown rate): 90 % of a frame period at `max_fps`,
+/// so a jittery source at exactly `max_fps` keeps every frame.
+pub(crate) fn min_frame_interval_s(source: &H264Config, rung: &Rung) -> Option<f64> {
+    let max_fps = f64::from(rung.max_fps);
+    source
+        .fps
+        .is_none_or(|fps| fps > max_fps * 1.01)
+        .then(|| 0.9 / max_fps)
+}
+
 /// `num / den` rounded to the nearest even number, at least 2.
 pub(crate) fn even(num: u64, den: u64) -> u32 {
     let halves = (num + den) / (2 * den);
-    u32::try_from(halves * 2).unwrap_or(u32::MAX & !1).max(2)
+    u32::try_from(halves * 2).unwrap_or(u32::MAX - 1).max(2)
 }
 
 #[cfg(test)]
@@ -453,7 +464,10 @@ mod tests {
     fn default_config_is_valid_and_round_trips() {
         let config = TranscodeConfig::default();
         config.validate().unwrap();
-        assert_eq!(config.effective_max_ladders().max(1), config.effective_max_ladders());
+        assert_eq!(
+            config.effective_max_ladders().max(1),
+            config.effective_max_ladders()
+        );
         let text = toml::to_string(&config).unwrap();
         let back: TranscodeConfig = toml::from_str(&text).unwrap();
         assert_eq!(back, config);
@@ -499,19 +513,40 @@ mod tests {
                 other => panic!("{field}: {other:?}"),
             }
         };
-        let rung0 = |c: &mut TranscodeConfig| -> &mut Rung {
+        fn rung0(c: &mut TranscodeConfig) -> &mut Rung {
             &mut c.ladders.get_mut("default").unwrap()[0]
-        };
+        }
         check(&|c| rung0(c).height = 721, "ladders.default[0].height");
         check(&|c| rung0(c).width = 0, "ladders.default[0].width");
-        check(&|c| rung0(c).bitrate_kbps = 0, "ladders.default[0].bitrate_kbps");
+        check(
+            &|c| rung0(c).bitrate_kbps = 0,
+            "ladders.default[0].bitrate_kbps",
+        );
         check(&|c| rung0(c).max_fps = 0, "ladders.default[0].max_fps");
-        check(&|c| rung0(c).profile = "extended".into(), "ladders.default[0].profile");
-        check(&|c| rung0(c).name = "../x".into(), "ladders.default[0].name");
-        check(&|c| rung0(c).name = "source".into(), "ladders.default[0].name");
-        check(&|c| rung0(c).name = "480p".into(), "ladders.default[1].name");
-        check(&|c| c.x264_speed_preset = "warp".into(), "x264_speed_preset");
-        check(&|c| c.x264_tune = "zerolatency,film,grain".into(), "x264_tune");
+        check(
+            &|c| rung0(c).profile = "extended".into(),
+            "ladders.default[0].profile",
+        );
+        check(
+            &|c| rung0(c).name = "../x".into(),
+            "ladders.default[0].name",
+        );
+        check(
+            &|c| rung0(c).name = "source".into(),
+            "ladders.default[0].name",
+        );
+        check(
+            &|c| rung0(c).name = "480p".into(),
+            "ladders.default[1].name",
+        );
+        check(
+            &|c| c.x264_speed_preset = "warp".into(),
+            "x264_speed_preset",
+        );
+        check(
+            &|c| c.x264_tune = "zerolatency,film,grain".into(),
+            "x264_tune",
+        );
         check(&|c| c.ffmpeg_encoder = "h264_omx".into(), "ffmpeg_encoder");
         check(&|c| c.ffmpeg_path = " ".into(), "ffmpeg_path");
         check(&|c| c.max_lag_s = f64::NAN, "max_lag_s");

@@ -47,9 +47,7 @@ pub enum Error {
     /// Making a thumbnail failed or timed out.
     #[error("thumbnail: {0}")]
     Thumbnail(String),
-    /// Output the ladder produced could not be parsed.
-    #[error(transparent)]
-    Av(#[from] av::Error),
+    /// A pipe, thread or process operation failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
 }

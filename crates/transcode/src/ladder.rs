@@ -37,17 +37,56 @@ pub enum LadderEvent {
 
 enum Inner {
     Gst(GstLadder),
-    Ffmpeg(FfmpegLadder),
+    Ffmpeg(Box<FfmpegLadder>),
 }
 
 /// Encodes the renditions of one source stream. See the module docs.
 ///
 /// Feed it with [`Ladder::push`] and drain the receiver [`Ladder::start`]
 /// returned. The receiver is bounded: when the consumer falls behind, the
-/// encoder threads wait (backpressure), and [`Ladder::lag`] grows. Dropping
-/// the `Ladder` tears everything down (pipeline to NULL and its threads
-/// joined, or the FFmpeg child killed and reaped) even if the consumer has
-/// stopped reading.
+/// encoder threads wait (backpressure), and [`Ladder::lag`] grows. `push`
+/// itself never waits: input queues without bound, so the caller keeps
+/// [`Ladder::lag`] in check — a live caller by dropping renditions, a file
+/// remuxer by receiving events until the lag is small again. Dropping the
+/// `Ladder` tears everything down (pipeline to NULL and its threads joined,
+/// or the FFmpeg child killed and reaped) even if the consumer has stopped
+/// reading.
+///
+/// ```no_run
+/// use std::time::{Duration, Instant};
+/// use transcode::{Ladder, LadderEvent, TranscodeConfig, select_rungs};
+///
+/// # fn live(source: av::H264Config, units: Vec<av::AccessUnit>) -> transcode::Result<()> {
+/// let config = TranscodeConfig::default();
+/// let rungs = select_rungs(config.ladder("default").unwrap(), &source, None);
+/// let (mut ladder, mut events) = Ladder::start(&config, &source, rungs)?;
+/// let max_lag = av::Time90k::from_secs_f64(config.max_lag_s);
+/// let mut last_drop = Instant::now();
+/// for unit in &units {
+///     ladder.push(unit)?;
+///     // Too slow: drop the lowest rendition still encoded, then give the
+///     // ladder time to catch up before dropping another.
+///     let cooldown = Duration::from_secs_f64(config.max_lag_s);
+///     if ladder.lag() > max_lag && last_drop.elapsed() > cooldown {
+///         let encoded = (0..ladder.rungs().len()).filter(|&r| !ladder.is_dropped(r));
+///         if let Some(lowest) = encoded.last() {
+///             ladder.drop_rung(lowest);
+///             last_drop = Instant::now();
+///         }
+///     }
+///     while let Ok(event) = events.try_recv() {
+///         // Config / Unit: to rendition `rung`'s segmenter (with the source audio).
+///     }
+/// }
+/// ladder.finish();
+/// while let Some(event) = events.blocking_recv() {
+///     if event == LadderEvent::Finished {
+///         break;
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub struct Ladder {
     inner: Inner,
     rungs: Vec<Rung>,
@@ -68,13 +107,19 @@ impl Ladder {
         source: &H264Config,
         rungs: Vec<Rung>,
     ) -> Result<(Ladder, mpsc::Receiver<LadderEvent>)> {
+        config.validate()?;
         if rungs.is_empty() {
             return Err(Error::config("rungs", "a ladder needs at least one rung"));
         }
         for (i, rung) in rungs.iter().enumerate() {
             rung.validate(&format!("rungs[{i}]"))?;
+            if rungs[..i].iter().any(|r| r.name == rung.name) {
+                return Err(Error::config(
+                    format!("rungs[{i}].name"),
+                    format!("{:?} is used twice", rung.name),
+                ));
+            }
         }
-        config.x264_tunes()?;
         let progress = Progress::new(rungs.len());
         let (inner, rx) = match config.backend {
             Backend::Gstreamer => {
@@ -83,7 +128,7 @@ impl Ladder {
             }
             Backend::Ffmpeg => {
                 let (l, rx) = FfmpegLadder::start(config, source, &rungs, progress.clone())?;
-                (Inner::Ffmpeg(l), rx)
+                (Inner::Ffmpeg(Box::new(l)), rx)
             }
         };
         tracing::debug!(
@@ -112,7 +157,9 @@ impl Ladder {
             return Err(Error::Finished);
         }
         if unit.track != TrackKind::Video {
-            return Err(Error::Input("audio access unit pushed to a video ladder".into()));
+            return Err(Error::Input(
+                "audio access unit pushed to a video ladder".into(),
+            ));
         }
         if unit.data.len() < 5 {
             return Err(Error::Input(format!(
@@ -222,8 +269,9 @@ impl Timeline {
         Ok(((u128::from(ticks) * 1_000_000_000 + 45_000) / 90_000) as u64)
     }
 
-    pub(crate) fn from_ns(self, ns: u64) -> Time90k {
-        let ticks = (u128::from(ns) * 90_000 + 500_000_000) / 1_000_000_000;
+    /// Back from nanoseconds (negative ones too), rounded to the nearest tick.
+    pub(crate) fn time_of_ns(self, ns: i64) -> Time90k {
+        let ticks = (i128::from(ns) * 90_000 + 500_000_000).div_euclid(1_000_000_000);
         Time90k(self.origin + ticks as i64)
     }
 
@@ -232,7 +280,7 @@ impl Timeline {
         Ok((self.rebased(t, what)? + 45) / 90)
     }
 
-    pub(crate) fn from_ms(self, ms: i64) -> Time90k {
+    pub(crate) fn time_of_ms(self, ms: i64) -> Time90k {
         Time90k(self.origin + ms * 90)
     }
 }
@@ -242,16 +290,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ladders_move_between_threads() {
+        fn is_send<T: Send>() {}
+        is_send::<Ladder>();
+        is_send::<LadderEvent>();
+        is_send::<Error>();
+    }
+
+    #[test]
     fn timeline_round_trips() {
         for first in [-5_000_000, -1, 0, 1, 3003, 8_100_000_000] {
             let tl = Timeline::new(Time90k(first));
-            for t in [first - 90_000, first, first + 1, first + 3003, first + 9_000_001] {
+            for t in [
+                first - 90_000,
+                first,
+                first + 1,
+                first + 3003,
+                first + 9_000_001,
+            ] {
                 let ns = tl.to_ns(Time90k(t), "pts").unwrap();
-                assert_eq!(tl.from_ns(ns), Time90k(t));
+                assert_eq!(tl.time_of_ns(ns as i64), Time90k(t));
                 let ms = tl.to_ms(Time90k(t), "pts").unwrap();
-                assert!((tl.from_ms(ms as i64).0 - t).abs() <= 45);
+                assert!((tl.time_of_ms(ms as i64).0 - t).abs() <= 45);
             }
-            assert!(tl.to_ns(Time90k(first - Timeline::MARGIN - 1), "pts").is_err());
+            assert!(
+                tl.to_ns(Time90k(first - Timeline::MARGIN - 1), "pts")
+                    .is_err()
+            );
         }
     }
 }

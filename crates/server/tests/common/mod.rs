@@ -236,6 +236,11 @@ impl Server {
         serde_json::from_slice(&out.stdout).expect("channel create --json output")
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
     /// Sends SIGTERM and waits (≤ 40 s) for a clean exit.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("server running");
