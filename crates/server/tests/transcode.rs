@@ -256,6 +256,23 @@ async fn ladder_end_to_end(config: &str) {
     let names = publish_and_check(&server, &ch, "h264_aac_720p30_bframes.flv", 12).await;
     // 720p source: the 720p rung is not below it; 480p and 360p are.
     assert_eq!(names, ["source", "480p", "360p"]);
+    // A thumbnail of the channel and a poster of the recording.
+    let (status, ct, _, jpeg) =
+        get(&server.url(&format!("/thumbnails/{}.jpg", ch.playback_id))).await;
+    assert_eq!((status, ct.as_str()), (200, "image/jpeg"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("thumb.jpg");
+    std::fs::write(&path, &jpeg).unwrap();
+    let probe = ffprobe(
+        &path,
+        &["-show_entries", "stream=codec_name,width", "-of", "csv=p=0"],
+    );
+    assert_eq!(probe.trim(), "mjpeg,640", "thumbnail: {probe}");
+    let db = control::Db::connect(&server.database_url()).await.unwrap();
+    let vod = db.list_vods(&ch.channel_id).await.unwrap().remove(0);
+    db.close().await;
+    let (status, ct, _, _) = get(&server.url(&format!("/vod/{}/poster.jpg", vod.vod_id))).await;
+    assert_eq!((status, ct.as_str()), (200, "image/jpeg"));
     // The publisher is gone: the transcoder is too (bounded wait for teardown).
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -308,5 +325,45 @@ passthrough-only = []
         names,
         ["source"],
         "a 360p source has nothing below it in the default ladder"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lagging_ladder_drops_its_lowest_rendition_not_the_stream() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    // No encoder keeps within 1 ms of real time: after its 5 s warm-up the
+    // ladder sheds renditions, lowest first, and the source goes on.
+    let server =
+        Server::start_with_config(Database::Sqlite, "[transcode]\nmax_lag_s = 0.001\n").await;
+    let ch = server.create_channel("laggy");
+    let mut publisher = Publisher::ffmpeg(
+        "h264_aac_720p30_bframes.flv",
+        &format!("{}/{}", ch.rtmp_url, ch.stream_key),
+        10,
+    );
+    let (ok, stderr) = publisher.wait(Duration::from_secs(40));
+    assert!(ok, "{stderr}");
+    let (master, _) = finalized_master(&server, &ch).await;
+    let log = server.log();
+    assert!(
+        log.contains("transcoder is falling behind real time; dropping its lowest rendition"),
+        "{log}"
+    );
+    assert!(
+        log.contains("rendition=360p"),
+        "the lowest goes first: {log}"
+    );
+    let names: Vec<String> = variants(&master)
+        .into_iter()
+        .map(|(_, uri)| uri.split('/').nth(1).unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        names.first().map(String::as_str),
+        Some("source"),
+        "{master}"
+    );
+    assert!(
+        !names.contains(&"360p".to_string()),
+        "a dropped rendition is not offered: {master}"
     );
 }
