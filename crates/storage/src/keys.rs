@@ -12,6 +12,7 @@
 //! live/{live_stream_id}/{rendition}/{seq}.m4s    fMP4 media segment (+ init.mp4)
 //! live/{live_stream_id}/thumbnail.jpg            latest thumbnail (every N seconds)
 //! live/{live_stream_id}/poster.jpg               the first thumbnail: the VOD's poster
+//! clips/{clip_id}.mp4                            an exported clip (MP4 remux)
 //! ```
 //!
 //! Playlists refer to segments and renditions by relative URI, so a bucket or
@@ -19,6 +20,13 @@
 //! playlists are separate objects because a live playlist may only grow at
 //! its end (RFC 8216bis §6.2.1): players following it must not see earlier
 //! segments reappear when the broadcast ends.
+//!
+//! Media segments, init segments and clips are written once and never
+//! change under the same key (a new init segment gets a new name,
+//! `init-2.mp4`); playlists and images may be rewritten. Remote
+//! stores get a `Cache-Control` saying so ([`cache_control`]), so a CDN in
+//! front of the bucket caches the immutable objects for good and revalidates
+//! the others.
 
 /// Prefix of every object of one broadcast.
 pub fn live_stream_prefix(live_stream_id: &str) -> String {
@@ -67,6 +75,48 @@ pub fn segment_file_name(sequence: u64, extension: &str) -> String {
     format!("{sequence}.{extension}")
 }
 
+/// Prefix of every exported clip.
+pub const CLIPS_PREFIX: &str = "clips";
+
+/// An exported clip (an MP4 file).
+pub fn clip(clip_id: &str) -> String {
+    format!("{CLIPS_PREFIX}/{clip_id}.mp4")
+}
+
+/// The MIME type of an object, from its key's extension (RFC 8216bis §4
+/// for playlists and segments); `application/octet-stream` if unknown.
+pub fn content_type(key: &str) -> &'static str {
+    match extension(key) {
+        "m3u8" => "application/vnd.apple.mpegurl",
+        "ts" => "video/mp2t",
+        "m4s" => "video/iso.segment",
+        "mp4" => "video/mp4",
+        "jpg" | "jpeg" => "image/jpeg",
+        "aac" => "audio/aac",
+        _ => "application/octet-stream",
+    }
+}
+
+/// The `Cache-Control` an object is stored with on remote stores: objects
+/// written once are immutable; playlists and the latest thumbnail change
+/// under the same key and must be revalidated.
+pub fn cache_control(key: &str) -> &'static str {
+    match extension(key) {
+        "ts" | "m4s" | "mp4" | "aac" => IMMUTABLE,
+        _ => "no-cache",
+    }
+}
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+fn extension(key: &str) -> &str {
+    let file_name = key.rsplit('/').next().unwrap_or(key);
+    match file_name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => ext,
+        _ => "",
+    }
+}
+
 /// True if `name` is a plausible object file name from a URL path: one
 /// non-empty component of safe characters. The HLS origin checks request path
 /// segments with this before turning them into keys.
@@ -95,6 +145,25 @@ mod tests {
             segment("ls1", "source", &segment_file_name(7, "ts")),
             "live/ls1/source/7.ts"
         );
+    }
+
+    #[test]
+    fn clips_and_media_types() {
+        assert_eq!(clip("cl1"), "clips/cl1.mp4");
+        assert_eq!(content_type("live/a/source/3.ts"), "video/mp2t");
+        assert_eq!(
+            content_type("live/a/master.m3u8"),
+            "application/vnd.apple.mpegurl"
+        );
+        assert_eq!(content_type("live/a/source/3.2.m4s"), "video/iso.segment");
+        assert_eq!(content_type("clips/c.mp4"), "video/mp4");
+        assert_eq!(content_type("live/a/.ts"), "application/octet-stream");
+        assert_eq!(content_type("noext"), "application/octet-stream");
+        assert_eq!(cache_control("live/a/source/3.ts"), IMMUTABLE);
+        assert_eq!(cache_control("live/a/source/init-2.mp4"), IMMUTABLE);
+        assert_eq!(cache_control("live/a/poster.jpg"), "no-cache");
+        assert_eq!(cache_control("live/a/thumbnail.jpg"), "no-cache");
+        assert_eq!(cache_control("live/a/source/index.m3u8"), "no-cache");
     }
 
     #[test]
