@@ -5,6 +5,19 @@
 //! secret shown once (by [`Db::create_channel`] and [`Db::reset_stream_key`])
 //! and stored only as its SHA-256; RTMP publish finds the channel with
 //! [`Db::channel_by_stream_key`].
+//!
+//! # Playback policy and visibility
+//!
+//! Visibility says who may *find* a channel (browse lists public ones);
+//! the playback policy says whether its playback URLs need a signed token
+//! (Mux's `public` / `signed`). They are independent except that a private
+//! channel is always signed: setting visibility to private *derives*
+//! `signed` in the same update, an update asking for a private channel with
+//! public playback is refused ([`Error::Invalid`] on "playback_policy"), and
+//! the database *enforces* it too (a CHECK on PostgreSQL, triggers on
+//! SQLite). Making a private channel unlisted or public again keeps it
+//! signed until the owner says otherwise: opening it up takes an explicit
+//! change.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -13,6 +26,7 @@ use crate::db::Db;
 use crate::decode;
 use crate::error::{Error, Result, Violation, map_write, violation};
 use crate::ids::{new_id, now_ms};
+use crate::page::{Page, PageRequest};
 use crate::secret::{hash_stream_key, hashes_equal, new_playback_id, new_stream_key};
 use crate::text_enum::text_enum;
 
@@ -50,6 +64,17 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// Whether playback URLs need a signed token (Mux's playback policy).
+    pub enum PlaybackPolicy for "playback_policy" {
+        /// Anyone with the playback id may watch.
+        Public = "public",
+        /// Playback needs a JWT signed by one of the owner's signing keys
+        /// (or by the server, for the web UI); see `Db::verify_playback_token`.
+        Signed = "signed",
+    }
+}
+
 /// A channel as stored. Carries no key material.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Channel {
@@ -75,6 +100,8 @@ pub struct Channel {
     pub record: bool,
     /// Default public.
     pub visibility: Visibility,
+    /// Default public; always signed while `visibility` is private.
+    pub playback_policy: PlaybackPolicy,
     /// How long a dropped publisher may come back and continue the same live
     /// stream, in seconds. Default 60; at most 1800.
     pub reconnect_window_s: u32,
@@ -121,8 +148,36 @@ pub struct ChannelUpdate {
     pub ladder: Option<String>,
     pub enabled: Option<bool>,
     pub record: Option<bool>,
+    /// Private also makes playback signed (see the module docs).
     pub visibility: Option<Visibility>,
+    /// Public is refused for a channel that is or becomes private.
+    pub playback_policy: Option<PlaybackPolicy>,
     pub reconnect_window_s: Option<u32>,
+}
+
+/// Which channels [`Db::list_channels`] returns; every field narrows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelFilter {
+    /// Only this user's channels.
+    pub owner_user_id: Option<String>,
+    /// Only channels with this visibility (browse asks for public).
+    pub visibility: Option<Visibility>,
+    /// Only channels broadcasting now: a live stream receiving media
+    /// (`active`; not one merely connected or in its reconnect window).
+    pub live_now: bool,
+}
+
+/// What [`Db::delete_channel`] deleted: what the caller needs to delete the
+/// channel's objects from storage.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DeletedChannel {
+    /// The channel as it was.
+    pub channel: Channel,
+    /// Every broadcast it had (their segments, playlists, thumbnails and
+    /// posters live under these ids), oldest first.
+    pub live_stream_ids: Vec<String>,
+    /// Every clip it had (`clips/{clip_id}*`), oldest first.
+    pub clip_ids: Vec<String>,
 }
 
 /// Shortest slug, in characters.
@@ -163,7 +218,7 @@ pub fn normalize_slug(slug: &str) -> Result<String> {
 }
 
 /// Trims and validates a title: 1–200 characters, no control characters.
-fn normalize_title(title: &str) -> Result<String> {
+pub(crate) fn normalize_title(title: &str) -> Result<String> {
     let title = title.trim();
     let len = title.chars().count();
     if len == 0 {
@@ -224,8 +279,8 @@ macro_rules! select_channel {
     ($extra:literal, $tail:literal) => {
         concat!(
             "SELECT c.channel_id, c.owner_user_id, c.slug, c.title, c.latency_mode, \
-             c.segment_format, c.ladder, c.playback_id, c.enabled, c.record, c.visibility, c.reconnect_window_s, \
-             c.created_at_ms, c.updated_at_ms",
+             c.segment_format, c.ladder, c.playback_id, c.enabled, c.record, c.visibility, \
+             c.playback_policy, c.reconnect_window_s, c.created_at_ms, c.updated_at_ms",
             $extra,
             " FROM channel c ",
             $tail
@@ -246,6 +301,7 @@ fn channel_from_row(row: &AnyRow) -> Result<Channel> {
         enabled: decode::flag(row, "channel", "enabled")?,
         record: decode::flag(row, "channel", "record")?,
         visibility: decode::text_enum(row, "channel", "visibility")?,
+        playback_policy: decode::text_enum(row, "channel", "playback_policy")?,
         reconnect_window_s: decode::int(row, "channel", "reconnect_window_s")?,
         created_at_ms: row.try_get("created_at_ms")?,
         updated_at_ms: row.try_get("updated_at_ms")?,
@@ -285,6 +341,7 @@ impl Db {
             enabled: true,
             record: true,
             visibility: Visibility::Public,
+            playback_policy: PlaybackPolicy::Public,
             reconnect_window_s: 60,
             created_at_ms: now,
             updated_at_ms: now,
@@ -295,8 +352,8 @@ impl Db {
         sqlx::query(
             "INSERT INTO channel (channel_id, owner_user_id, slug, title, latency_mode, \
              playback_id, enabled, record, visibility, reconnect_window_s, created_at_ms, \
-             updated_at_ms, segment_format, ladder) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             updated_at_ms, segment_format, ladder, playback_policy) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&channel.channel_id)
         .bind(&channel.owner_user_id)
@@ -312,6 +369,7 @@ impl Db {
         .bind(channel.updated_at_ms)
         .bind(channel.segment_format.as_str())
         .bind(&channel.ladder)
+        .bind(channel.playback_policy.as_str())
         .execute(&mut *tx)
         .await
         .map_err(|e| match violation(&e) {
@@ -415,28 +473,143 @@ impl Db {
         Ok(stream_key)
     }
 
-    /// Every channel, oldest first.
-    pub async fn list_channels(&self) -> Result<Vec<Channel>> {
-        let rows = sqlx::query(select_channel!("ORDER BY c.created_at_ms, c.channel_id"))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(channel_from_row).collect()
-    }
-
-    /// The channels one user owns, oldest first.
-    pub async fn list_channels_by_owner(&self, owner_user_id: &str) -> Result<Vec<Channel>> {
+    /// A page of channels matching `filter`, newest first.
+    pub async fn list_channels(
+        &self,
+        filter: &ChannelFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Channel>> {
+        // A NULL filter parameter matches every row; the statement stays one
+        // static string whatever the filter.
         let rows = sqlx::query(select_channel!(
-            "WHERE c.owner_user_id = $1 ORDER BY c.created_at_ms, c.channel_id"
+            "WHERE ($1 IS NULL OR c.owner_user_id = $1) AND ($2 IS NULL OR c.visibility = $2) \
+             AND ($3 = 0 OR EXISTS (SELECT 1 FROM live_stream ls \
+                  WHERE ls.channel_id = c.channel_id AND ls.status = 'active')) \
+             AND (c.created_at_ms, c.channel_id) < ($4, $5) \
+             ORDER BY c.created_at_ms DESC, c.channel_id DESC LIMIT $6"
         ))
-        .bind(owner_user_id)
+        .bind(filter.owner_user_id.as_deref())
+        .bind(filter.visibility.map(Visibility::as_str))
+        .bind(decode::flag_param(filter.live_now))
+        .bind(page.after_time_ms())
+        .bind(page.after_id())
+        .bind(page.fetch_limit())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(channel_from_row).collect()
+        let channels = rows.iter().map(channel_from_row).collect::<Result<_>>()?;
+        Ok(Page::from_rows(channels, page, |c: &Channel| {
+            (c.created_at_ms, &c.channel_id)
+        }))
+    }
+
+    /// Deletes a channel and everything recorded under it, in one
+    /// transaction and in dependency order: segments, clips, VODs, live
+    /// streams, stream keys, the channel. Webhook events about it stay
+    /// (their deliveries still go out). Returns what the caller must delete
+    /// from storage.
+    ///
+    /// [`Error::Busy`] while a broadcast is in progress (connected, active
+    /// or in its reconnect window; end it first), [`Error::NotFound`] if
+    /// there is no such channel.
+    pub async fn delete_channel(&self, channel_id: &str) -> Result<DeletedChannel> {
+        let mut tx = self.pool.begin().await?;
+        // Lock the channel before looking for broadcasts, so none can start
+        // between the check and the deletes. SQLite: the first write takes
+        // the database's write lock (and a read-then-write transaction could
+        // fail with SQLITE_BUSY instead of waiting). PostgreSQL: FOR UPDATE
+        // conflicts with the KEY SHARE lock that inserting a live stream
+        // takes on its channel, which a plain UPDATE would not.
+        let locked = match self.backend() {
+            crate::Backend::Sqlite => {
+                sqlx::query(
+                    "UPDATE channel SET updated_at_ms = updated_at_ms WHERE channel_id = $1",
+                )
+                .bind(channel_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    > 0
+            }
+            crate::Backend::Postgres => {
+                sqlx::query("SELECT channel_id FROM channel WHERE channel_id = $1 FOR UPDATE")
+                    .bind(channel_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some()
+            }
+        };
+        if !locked {
+            return Err(Error::NotFound { what: "channel" });
+        }
+        let row = sqlx::query(select_channel!("WHERE c.channel_id = $1"))
+            .bind(channel_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let channel = channel_from_row(&row)?;
+        let unended: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM live_stream WHERE channel_id = $1 AND status <> 'ended'",
+        )
+        .bind(channel_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if unended > 0 {
+            return Err(Error::Busy {
+                channel_id: channel_id.to_owned(),
+            });
+        }
+        let live_stream_ids: Vec<String> = sqlx::query_scalar(
+            "SELECT live_stream_id FROM live_stream WHERE channel_id = $1 \
+             ORDER BY started_at_ms, live_stream_id",
+        )
+        .bind(channel_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let clip_ids: Vec<String> = sqlx::query_scalar(
+            "SELECT clip_id FROM clip WHERE channel_id = $1 ORDER BY created_at_ms, clip_id",
+        )
+        .bind(channel_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for sql in [
+            "DELETE FROM segment WHERE live_stream_id IN \
+             (SELECT live_stream_id FROM live_stream WHERE channel_id = $1)",
+            "DELETE FROM clip WHERE channel_id = $1",
+            "DELETE FROM vod WHERE channel_id = $1",
+            "DELETE FROM live_stream WHERE channel_id = $1",
+            "DELETE FROM stream_key WHERE channel_id = $1",
+            "DELETE FROM channel WHERE channel_id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(channel_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match violation(&e) {
+                    // Cannot happen with the lock above; if a row appeared
+                    // anyway, refuse rather than delete around it.
+                    Some(Violation::ForeignKey) => Error::Busy {
+                        channel_id: channel_id.to_owned(),
+                    },
+                    _ => Error::Database(e),
+                })?;
+        }
+        tx.commit().await?;
+        tracing::info!(
+            %channel_id,
+            live_streams = live_stream_ids.len(),
+            clips = clip_ids.len(),
+            "channel deleted"
+        );
+        Ok(DeletedChannel {
+            channel,
+            live_stream_ids,
+            clip_ids,
+        })
     }
 
     /// Changes a channel's settings and returns it as updated.
     /// [`Error::NotFound`] if there is no such channel, [`Error::Invalid`]
-    /// on a bad title or reconnect window.
+    /// on a bad title, ladder or reconnect window, or on public playback for
+    /// a private channel (`field` = "playback_policy"; see the module docs).
     pub async fn update_channel(&self, channel_id: &str, update: ChannelUpdate) -> Result<Channel> {
         let title = update.title.as_deref().map(normalize_title).transpose()?;
         let ladder = update
@@ -448,14 +621,30 @@ impl Db {
             .reconnect_window_s
             .map(validate_reconnect_window)
             .transpose()?;
+        let private_is_signed = || {
+            Error::invalid(
+                "playback_policy",
+                "a private channel's playback is always signed",
+            )
+        };
+        if update.visibility == Some(Visibility::Private)
+            && update.playback_policy == Some(PlaybackPolicy::Public)
+        {
+            return Err(private_is_signed());
+        }
         // COALESCE($n, column): a NULL parameter keeps the current value.
+        // Becoming private derives signed playback; the last condition
+        // refuses public playback on a channel that stays private.
         let updated = sqlx::query(
             "UPDATE channel SET title = COALESCE($1, title), \
              latency_mode = COALESCE($2, latency_mode), enabled = COALESCE($3, enabled), \
              record = COALESCE($4, record), visibility = COALESCE($5, visibility), \
              reconnect_window_s = COALESCE($6, reconnect_window_s), updated_at_ms = $7, \
-             segment_format = COALESCE($9, segment_format), ladder = COALESCE($10, ladder) \
-             WHERE channel_id = $8",
+             segment_format = COALESCE($9, segment_format), ladder = COALESCE($10, ladder), \
+             playback_policy = CASE WHEN $5 = 'private' THEN 'signed' \
+                                    ELSE COALESCE($11, playback_policy) END \
+             WHERE channel_id = $8 \
+             AND NOT (COALESCE($11, '') = 'public' AND COALESCE($5, visibility) = 'private')",
         )
         .bind(title)
         .bind(update.latency_mode.map(|m| m.as_str()))
@@ -467,10 +656,14 @@ impl Db {
         .bind(channel_id)
         .bind(update.segment_format.map(|f| f.as_str()))
         .bind(ladder)
+        .bind(update.playback_policy.map(|p| p.as_str()))
         .execute(&self.pool)
         .await?;
         if updated.rows_affected() == 0 {
-            return Err(Error::NotFound { what: "channel" });
+            return Err(match self.channel(channel_id).await? {
+                None => Error::NotFound { what: "channel" },
+                Some(_) => private_is_signed(),
+            });
         }
         self.channel(channel_id)
             .await?
@@ -568,6 +761,44 @@ mod db_tests {
                     .await
                     .unwrap();
             assert_eq!(stored, [crate::secret::hash_stream_key(&new_key)]);
+        })
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use crate::testutil::{self, each_backend};
+
+    /// Rust never writes a private channel with public playback; the
+    /// database refuses it too (a CHECK on PostgreSQL, triggers on SQLite).
+    #[tokio::test]
+    async fn database_refuses_private_public_playback() {
+        each_backend(async |db| {
+            let (channel, _) = testutil::channel(&db, "raw").await;
+            for sql in [
+                "UPDATE channel SET visibility = 'private' WHERE channel_id = $1",
+                "UPDATE channel SET visibility = 'private', playback_policy = 'public' \
+                 WHERE channel_id = $1",
+            ] {
+                let result = sqlx::query(sql)
+                    .bind(&channel.channel_id)
+                    .execute(&db.pool)
+                    .await;
+                let err = result.expect_err(sql);
+                assert!(
+                    err.to_string().contains("channel_private_is_signed"),
+                    "{err}"
+                );
+            }
+            sqlx::query(
+                "UPDATE channel SET visibility = 'private', playback_policy = 'signed' \
+                 WHERE channel_id = $1",
+            )
+            .bind(&channel.channel_id)
+            .execute(&db.pool)
+            .await
+            .unwrap();
         })
         .await;
     }

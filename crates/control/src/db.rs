@@ -312,12 +312,19 @@ mod tests {
         assert_eq!(
             tables.into_iter().collect::<Vec<_>>(),
             [
+                "api_token",
                 "channel",
+                "clip",
                 "live_stream",
                 "segment",
+                "session",
+                "signing_key",
                 "stream_key",
                 "user",
-                "vod"
+                "vod",
+                "webhook_delivery",
+                "webhook_endpoint",
+                "webhook_event",
             ]
         );
         assert!(sqlite_indexes.contains(&"live_stream_channel_id_unended_key".to_owned()));

@@ -1,7 +1,7 @@
 //! The one error type of the `control` crate, and the mapping from database
 //! constraint violations to domain errors.
 //!
-//! `api` maps these to HTTP: `NotFound` → 404, `Conflict`/`Busy`/
+//! `api` maps these to HTTP: `NotFound` → 404, `Conflict`/`Busy`/`InUse`/
 //! `InvalidTransition` → 409, `Invalid` → 400 (or 422), everything else →
 //! 500 without echoing the message.
 
@@ -24,6 +24,12 @@ pub enum Error {
     /// index), so it also holds when two ingest nodes race.
     #[error("channel {channel_id} already has a live stream in progress")]
     Busy { channel_id: String },
+
+    /// The row cannot be deleted (or changed so) while other rows depend on
+    /// it: a user who still owns channels, the last admin. `what` names
+    /// the row ("user"), `reason` says why, in words fit to show the user.
+    #[error("{what} is in use: {reason}")]
+    InUse { what: &'static str, reason: String },
 
     /// Input failed validation: `field` is the offending input field and
     /// `message` says why, in words fit to show the user.
@@ -57,6 +63,11 @@ pub enum Error {
     /// Password hashing failed (bad parameters or a malformed stored hash).
     #[error("password hashing: {0}")]
     PasswordHash(String),
+
+    /// Key generation or signing failed inside the crypto library (never
+    /// because of the input, which is [`Error::Invalid`]).
+    #[error("cryptography: {0}")]
+    Crypto(String),
 
     /// Applying migrations failed.
     #[error("migration failed: {0}")]
@@ -107,6 +118,22 @@ const UNIQUE_INDEXES: &[(&str, &str, &str)] = &[
     ),
     ("vod_live_stream_id_key", "vod.live_stream_id", "recording"),
     ("segment_pkey", "segment.sequence", "segment"),
+    ("session_token_hash_key", "session.token_hash", "session"),
+    (
+        "api_token_secret_hash_key",
+        "api_token.secret_hash",
+        "api token",
+    ),
+    (
+        "signing_key_server_key",
+        "signing_key_server_key",
+        "server key",
+    ),
+    (
+        "webhook_delivery_event_endpoint_key",
+        "webhook_delivery.webhook_endpoint_id",
+        "delivery",
+    ),
 ];
 
 /// What a failed write violated, when it is a constraint we map.

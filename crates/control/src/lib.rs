@@ -1,7 +1,13 @@
-//! Domain and persistence of AeThex LIVE's control plane: users, channels
-//! and their stream keys, live streams (one per broadcast) and VODs, after
-//! Mux's model (DESIGN.md "Domain"). No HTTP: `api` and `live` call
+//! Domain and persistence of AeThex LIVE's control plane: users and their
+//! sessions and API tokens, channels and their stream keys, live streams
+//! (one per broadcast), VODs, clips, playback signing keys and webhooks,
+//! after Mux's model (DESIGN.md "Domain"). No HTTP: `api` and `live` call
 //! [`Db`]'s methods; `server` connects and migrates.
+//!
+//! Lists page with an opaque cursor ([`PageRequest`] → [`Page`]); methods
+//! acting on a user's own settings (API tokens, signing keys, webhook
+//! endpoints and deliveries) take the acting owner and answer
+//! [`Error::NotFound`] for anyone else's rows.
 //!
 //! # One code path, two databases
 //!
@@ -30,38 +36,75 @@
 //!
 //! # Secrets
 //!
-//! Stream keys are CSPRNG alphanumerics (~190 bits), shown once, stored as
-//! SHA-256 hex, looked up by hash and compared in constant time. Passwords
-//! are argon2id PHC strings.
+//! Stream keys, API tokens and session/CSRF tokens are CSPRNG alphanumerics
+//! (~190 bits), shown once, stored as SHA-256 hex, looked up by hash and
+//! compared in constant time. Passwords are argon2id PHC strings. Users'
+//! playback signing keys are stored as public keys only; the server's own
+//! playback key and webhook secrets are stored as they are, because the
+//! server signs with them (see [`Db::mint_playback_token`] and the
+//! `webhook` module).
 
+mod api_token;
 mod channel;
+mod clip;
 mod db;
 mod decode;
 mod error;
 mod ids;
 mod live_stream;
+mod page;
 mod password;
+mod playback_token;
 mod secret;
 mod segment;
+mod session;
+mod signing_key;
 mod text_enum;
 mod user;
 mod vod;
+mod webhook;
+mod webhook_signature;
 
 #[doc(hidden)]
 pub mod testutil;
 
+pub use api_token::{API_TOKEN_NAME_MAX_CHARS, ApiToken, CreatedApiToken};
 pub use channel::{
-    Channel, ChannelUpdate, CreatedChannel, DEFAULT_LADDER, LatencyMode, NewChannel,
-    RECONNECT_WINDOW_MAX_S, SLUG_MAX_LEN, SLUG_MIN_LEN, SegmentFormat, TITLE_MAX_CHARS, Visibility,
-    normalize_slug, validate_ladder_name,
+    Channel, ChannelFilter, ChannelUpdate, CreatedChannel, DEFAULT_LADDER, DeletedChannel,
+    LatencyMode, NewChannel, PlaybackPolicy, RECONNECT_WINDOW_MAX_S, SLUG_MAX_LEN, SLUG_MIN_LEN,
+    SegmentFormat, TITLE_MAX_CHARS, Visibility, normalize_slug, validate_ladder_name,
+};
+pub use clip::{
+    CLIP_MAX_DURATION_MS, ClaimedExport, Clip, ClipExportStatus, ClipFilter, ClipSource,
+    ClipStatus, NewClip,
 };
 pub use db::{Backend, Db, DbConfig};
 pub use error::{Error, Result};
-pub use live_stream::{IngestInfo, LiveStream, LiveStreamStatus};
+pub use live_stream::{ChannelStatus, IngestInfo, LiveStream, LiveStreamStats, LiveStreamStatus};
+pub use page::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, Page, PageRequest};
 pub use password::{PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS, PasswordConfig};
-pub use secret::{PLAYBACK_ID_LEN, STREAM_KEY_PREFIX, STREAM_KEY_RANDOM_LEN};
-pub use segment::{NewSegment, SegmentRecord};
-pub use user::{
-    EMAIL_MAX_LEN, NewUser, Role, USERNAME_MAX_LEN, USERNAME_MIN_LEN, User, normalize_username,
+pub use playback_token::{
+    CLOCK_SKEW_S, PlaybackAudience, PlaybackClaims, SigningAlgorithm, TokenError, VerifyingKey,
+    sign_playback_token, token_key_id, verify_playback_token_with,
 };
-pub use vod::{Vod, VodStatus};
+pub use secret::{
+    API_TOKEN_PREFIX, API_TOKEN_RANDOM_LEN, PLAYBACK_ID_LEN, STREAM_KEY_PREFIX,
+    STREAM_KEY_RANDOM_LEN, WEBHOOK_SECRET_PREFIX,
+};
+pub use segment::{NewSegment, SegmentRecord};
+pub use session::{CreatedSession, SESSION_TTL_MAX, Session};
+pub use signing_key::{CreatedSigningKey, MINTED_TOKEN_TTL_MAX, SigningKey};
+pub use user::{
+    EMAIL_MAX_LEN, NewUser, Role, USERNAME_MAX_LEN, USERNAME_MIN_LEN, User, UserUpdate,
+    normalize_username,
+};
+pub use vod::{DeletedVod, Vod, VodFilter, VodStatus};
+pub use webhook::{
+    DueDelivery, NewWebhookEndpoint, WEBHOOK_CLAIM_MAX, WEBHOOK_DATA_MAX_BYTES,
+    WEBHOOK_RETRY_FIRST_DELAY_MS, WEBHOOK_RETRY_MAX_DELAY_MS, WEBHOOK_RETRY_WINDOW_MS,
+    WEBHOOK_URL_MAX_LEN, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint,
+    WebhookEndpointUpdate, WebhookEvent, WebhookEventType, webhook_retry_delay_ms,
+};
+pub use webhook_signature::{
+    WEBHOOK_SIGNATURE_HEADER, verify_webhook_signature, webhook_signature, webhook_signature_header,
+};

@@ -16,6 +16,7 @@ use crate::db::Db;
 use crate::decode;
 use crate::error::{Error, Result, Violation, violation};
 use crate::ids::{new_id, now_ms};
+use crate::page::{Page, PageRequest};
 use crate::text_enum::text_enum;
 
 text_enum! {
@@ -30,6 +31,46 @@ text_enum! {
         /// Over. Final: no transition leaves this state.
         Ended = "ended",
     }
+}
+
+text_enum! {
+    /// A channel's broadcast state, Mux's live stream `status`: its
+    /// unfinished live stream's status, or idle when it has none.
+    pub enum ChannelStatus for "status" {
+        /// No broadcast in progress.
+        Idle = "idle",
+        /// A publisher connected; no media yet.
+        Connected = "connected",
+        /// Media is arriving: live.
+        Active = "active",
+        /// The publisher dropped; the reconnect window is running.
+        Disconnected = "disconnected",
+    }
+}
+
+impl ChannelStatus {
+    fn of(status: Option<LiveStreamStatus>) -> ChannelStatus {
+        match status {
+            None | Some(LiveStreamStatus::Ended) => ChannelStatus::Idle,
+            Some(LiveStreamStatus::Connected) => ChannelStatus::Connected,
+            Some(LiveStreamStatus::Active) => ChannelStatus::Active,
+            Some(LiveStreamStatus::Disconnected) => ChannelStatus::Disconnected,
+        }
+    }
+}
+
+/// What ingest measures during a broadcast (Mux's stream health), as last
+/// reported by [`Db::update_live_stream_stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LiveStreamStats {
+    /// The publisher's bitrate, in bits per second; `None` until measured.
+    pub ingest_bitrate_bps: Option<u64>,
+    /// Time between the publisher's keyframes, in milliseconds (segments
+    /// cannot be shorter); `None` until measured.
+    pub keyframe_interval_ms: Option<u32>,
+    /// The most concurrent viewers seen. (Current viewers are the live
+    /// crate's, in memory.)
+    pub peak_viewers: u32,
 }
 
 /// What the publisher sends, as reported when media starts. All optional:
@@ -65,6 +106,8 @@ pub struct LiveStream {
     pub ingest: IngestInfo,
     /// Why it ended; set iff `status` is `Ended`.
     pub end_reason: Option<String>,
+    /// Ingest statistics.
+    pub stats: LiveStreamStats,
 }
 
 /// Longest codec string accepted, in bytes (real ones are ~20).
@@ -121,8 +164,8 @@ macro_rules! select_live_stream {
     ($tail:literal) => {
         concat!(
             "SELECT live_stream_id, channel_id, status, started_at_ms, active_at_ms, \
-             ended_at_ms, video_codec, audio_codec, width, height, fps, end_reason \
-             FROM live_stream ",
+             ended_at_ms, video_codec, audio_codec, width, height, fps, end_reason, \
+             ingest_bitrate_bps, keyframe_interval_ms, peak_viewers FROM live_stream ",
             $tail
         )
     };
@@ -144,6 +187,11 @@ fn live_stream_from_row(row: &AnyRow) -> Result<LiveStream> {
             fps: row.try_get("fps")?,
         },
         end_reason: row.try_get("end_reason")?,
+        stats: LiveStreamStats {
+            ingest_bitrate_bps: decode::opt_int(row, "live_stream", "ingest_bitrate_bps")?,
+            keyframe_interval_ms: decode::opt_int(row, "live_stream", "keyframe_interval_ms")?,
+            peak_viewers: decode::int(row, "live_stream", "peak_viewers")?,
+        },
     })
 }
 
@@ -165,6 +213,7 @@ impl Db {
             ended_at_ms: None,
             ingest: IngestInfo::default(),
             end_reason: None,
+            stats: LiveStreamStats::default(),
         };
         sqlx::query(
             "INSERT INTO live_stream (live_stream_id, channel_id, status, started_at_ms) \
@@ -312,16 +361,139 @@ impl Db {
         row.as_ref().map(live_stream_from_row).transpose()
     }
 
-    /// A channel's live streams, newest first, at most `limit`.
-    pub async fn list_live_streams(&self, channel_id: &str, limit: u32) -> Result<Vec<LiveStream>> {
+    /// A page of a channel's live streams, newest first (by start time).
+    pub async fn list_live_streams(
+        &self,
+        channel_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<LiveStream>> {
         let rows = sqlx::query(select_live_stream!(
-            "WHERE channel_id = $1 ORDER BY started_at_ms DESC, live_stream_id DESC LIMIT $2"
+            "WHERE channel_id = $1 AND (started_at_ms, live_stream_id) < ($2, $3) \
+             ORDER BY started_at_ms DESC, live_stream_id DESC LIMIT $4"
         ))
         .bind(channel_id)
-        .bind(i64::from(limit))
+        .bind(page.after_time_ms())
+        .bind(page.after_id())
+        .bind(page.fetch_limit())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(live_stream_from_row).collect()
+        let streams = rows
+            .iter()
+            .map(live_stream_from_row)
+            .collect::<Result<_>>()?;
+        Ok(Page::from_rows(streams, page, |ls: &LiveStream| {
+            (ls.started_at_ms, &ls.live_stream_id)
+        }))
+    }
+
+    /// Records ingest measurements of a broadcast in progress: the bitrate
+    /// and keyframe interval replace the previous ones (`None` keeps them),
+    /// and `viewers` (current concurrent viewers) raises `peak_viewers` if
+    /// higher. A late report for an ended broadcast changes nothing.
+    /// [`Error::NotFound`] if there is no such live stream,
+    /// [`Error::Invalid`] on a zero keyframe interval or out-of-range value.
+    pub async fn update_live_stream_stats(
+        &self,
+        live_stream_id: &str,
+        ingest_bitrate_bps: Option<u64>,
+        keyframe_interval_ms: Option<u32>,
+        viewers: u32,
+    ) -> Result<()> {
+        let bitrate = ingest_bitrate_bps
+            .map(|b| {
+                i64::try_from(b)
+                    .map_err(|_| Error::invalid("ingest_bitrate_bps", "must be below 2^63"))
+            })
+            .transpose()?;
+        let keyframe_interval = keyframe_interval_ms
+            .map(|k| match i32::try_from(k) {
+                Ok(k) if k > 0 => Ok(k),
+                _ => Err(Error::invalid(
+                    "keyframe_interval_ms",
+                    "must be 1 to 2^31-1 milliseconds",
+                )),
+            })
+            .transpose()?;
+        let viewers =
+            i32::try_from(viewers).map_err(|_| Error::invalid("viewers", "must be below 2^31"))?;
+        // CASE rather than MAX()/GREATEST(): SQLite and PostgreSQL spell
+        // the two-argument maximum differently.
+        let updated = sqlx::query(
+            "UPDATE live_stream SET ingest_bitrate_bps = COALESCE($1, ingest_bitrate_bps), \
+             keyframe_interval_ms = COALESCE($2, keyframe_interval_ms), \
+             peak_viewers = CASE WHEN $3 > peak_viewers THEN $3 ELSE peak_viewers END \
+             WHERE live_stream_id = $4 AND status <> 'ended'",
+        )
+        .bind(bitrate)
+        .bind(keyframe_interval)
+        .bind(viewers)
+        .bind(live_stream_id)
+        .execute(&self.pool)
+        .await?;
+        if updated.rows_affected() == 0 && self.live_stream(live_stream_id).await?.is_none() {
+            return Err(Error::NotFound {
+                what: "live stream",
+            });
+        }
+        Ok(())
+    }
+
+    /// A channel's broadcast state: its unfinished live stream's status, or
+    /// idle. [`Error::NotFound`] if there is no such channel.
+    pub async fn channel_status(&self, channel_id: &str) -> Result<ChannelStatus> {
+        let row = sqlx::query(
+            "SELECT c.channel_id, ls.status FROM channel c \
+             LEFT JOIN live_stream ls ON ls.channel_id = c.channel_id AND ls.status <> 'ended' \
+             WHERE c.channel_id = $1",
+        )
+        .bind(channel_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Err(Error::NotFound { what: "channel" });
+        };
+        let status: Option<String> = row.try_get("status")?;
+        let status = status
+            .map(|s| {
+                s.parse::<LiveStreamStatus>().map_err(|_| Error::Corrupt {
+                    table: "live_stream",
+                    column: "status",
+                    value: s,
+                })
+            })
+            .transpose()?;
+        Ok(ChannelStatus::of(status))
+    }
+
+    /// The broadcast state of each of `channel_ids` that has an unfinished
+    /// live stream, in one query (for list pages); channels absent from the
+    /// map are idle (or do not exist).
+    pub async fn channel_statuses(
+        &self,
+        channel_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, ChannelStatus>> {
+        let mut statuses = std::collections::HashMap::new();
+        // Bounded batches keep well under both databases' parameter limits.
+        for batch in channel_ids.chunks(100) {
+            let placeholders = (1..=batch.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            // Only numbered placeholders are spliced in; the ids are bound.
+            let sql = format!(
+                "SELECT channel_id, status FROM live_stream \
+                 WHERE status <> 'ended' AND channel_id IN ({placeholders})"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in batch {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let status: LiveStreamStatus = decode::text_enum(&row, "live_stream", "status")?;
+                statuses.insert(row.try_get("channel_id")?, ChannelStatus::of(Some(status)));
+            }
+        }
+        Ok(statuses)
     }
 
     /// Every live stream that has not ended, oldest first. At startup these

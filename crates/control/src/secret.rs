@@ -1,4 +1,5 @@
-//! Random public identifiers and secrets: playback ids and stream keys.
+//! Random public identifiers and secrets: playback ids, stream keys, API
+//! tokens, session and CSRF tokens, webhook signing secrets.
 //!
 //! Both are drawn from `rand::rng()`, a CSPRNG (ChaCha12 seeded and
 //! periodically reseeded from the OS), over the 62 ASCII alphanumerics: safe
@@ -21,7 +22,21 @@ pub const STREAM_KEY_PREFIX: &str = "live_";
 /// bits (the floor is 160).
 pub const STREAM_KEY_RANDOM_LEN: usize = 32;
 
-fn alphanumeric(len: usize) -> String {
+/// Prefix of every API token secret (`Authorization: Bearer aethex_...`).
+/// Carries no entropy; lets secret scanners and people recognise a leak.
+pub const API_TOKEN_PREFIX: &str = "aethex_";
+
+/// Random characters of an API token after its prefix: ≈ 190 bits.
+pub const API_TOKEN_RANDOM_LEN: usize = 32;
+
+/// Prefix of every webhook signing secret (Stripe's spelling).
+pub const WEBHOOK_SECRET_PREFIX: &str = "whsec_";
+
+/// Random characters of session tokens, CSRF tokens and webhook secrets
+/// (after any prefix): ≈ 190 bits.
+pub(crate) const TOKEN_RANDOM_LEN: usize = 32;
+
+pub(crate) fn alphanumeric(len: usize) -> String {
     rand::rng()
         .sample_iter(&Alphanumeric)
         .take(len)
@@ -43,9 +58,31 @@ pub(crate) fn new_stream_key() -> String {
     key
 }
 
+/// A fresh API token secret, `aethex_` followed by 32 alphanumerics.
+pub(crate) fn new_api_token_secret() -> String {
+    format!("{API_TOKEN_PREFIX}{}", alphanumeric(API_TOKEN_RANDOM_LEN))
+}
+
+/// A fresh webhook signing secret, `whsec_` followed by 32 alphanumerics.
+pub(crate) fn new_webhook_secret() -> String {
+    format!("{WEBHOOK_SECRET_PREFIX}{}", alphanumeric(TOKEN_RANDOM_LEN))
+}
+
+/// A fresh session or CSRF token: 32 alphanumerics.
+pub(crate) fn new_token() -> String {
+    alphanumeric(TOKEN_RANDOM_LEN)
+}
+
+/// Lowercase hex SHA-256 of a secret, as stored in the `*_hash` columns.
+/// Every secret hashed so has ≥ 160 random bits, so a fast unsalted hash is
+/// enough: there is no dictionary to try.
+pub(crate) fn sha256_hex(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
 /// Lowercase hex SHA-256 of a stream key, as stored in `stream_key.key_hash`.
 pub(crate) fn hash_stream_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
+    sha256_hex(key)
 }
 
 /// Constant-time equality of two stored/computed hashes, so that comparing
@@ -67,6 +104,24 @@ mod tests {
         assert_ne!(key, new_stream_key());
         // ≥ 160 bits of entropy.
         assert!(STREAM_KEY_RANDOM_LEN as f64 * 62f64.log2() >= 160.0);
+    }
+
+    #[test]
+    fn api_token_and_webhook_secret_shapes() {
+        let token = new_api_token_secret();
+        let random = token.strip_prefix(API_TOKEN_PREFIX).unwrap();
+        assert_eq!(random.len(), API_TOKEN_RANDOM_LEN);
+        assert!(random.bytes().all(|b| b.is_ascii_alphanumeric()), "{token}");
+        assert!(API_TOKEN_RANDOM_LEN as f64 * 62f64.log2() >= 160.0);
+        assert_ne!(token, new_api_token_secret());
+
+        let secret = new_webhook_secret();
+        assert_eq!(
+            secret.strip_prefix(WEBHOOK_SECRET_PREFIX).unwrap().len(),
+            TOKEN_RANDOM_LEN
+        );
+        assert_eq!(new_token().len(), TOKEN_RANDOM_LEN);
+        assert_ne!(new_token(), new_token());
     }
 
     #[test]

@@ -256,6 +256,28 @@ pub async fn user(db: &Db, username: &str) -> User {
     .expect("create test user")
 }
 
+/// Creates an admin named `username` with password [`PASSWORD`]. Panics on
+/// failure (test setup).
+pub async fn admin(db: &Db, username: &str) -> User {
+    db.create_user(NewUser {
+        username: username.to_owned(),
+        email: None,
+        password: PASSWORD.to_owned(),
+        role: Role::Admin,
+    })
+    .await
+    .expect("create test admin")
+}
+
+/// Creates an API token for `user_id` and returns its bearer secret.
+/// Panics on failure (test setup).
+pub async fn api_token(db: &Db, user_id: &str) -> String {
+    db.create_api_token(user_id, "test")
+        .await
+        .expect("create test api token")
+        .secret
+}
+
 /// Creates a channel `slug` owned by a new user `{slug}-owner`; returns it
 /// and its stream key. Panics on failure (test setup).
 pub async fn channel(db: &Db, slug: &str) -> (Channel, String) {

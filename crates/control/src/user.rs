@@ -9,8 +9,9 @@ use sqlx::any::AnyRow;
 
 use crate::db::Db;
 use crate::decode;
-use crate::error::{Error, Result, map_write};
+use crate::error::{Error, Result, Violation, map_write, violation};
 use crate::ids::{new_id, now_ms};
+use crate::page::{Page, PageRequest};
 use crate::password::validate_password;
 use crate::text_enum::text_enum;
 
@@ -51,6 +52,18 @@ pub struct NewUser {
     /// Plain text; at least 8 characters. Only its hash is stored.
     pub password: String,
     pub role: Role,
+}
+
+/// Changes for [`Db::update_user`]; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    /// New address; `Some("")` removes it. Validated as in [`NewUser`].
+    pub email: Option<String>,
+    /// New role. The last admin cannot stop being one.
+    pub role: Option<Role>,
+    /// New password (plain text, at least 8 characters). Changing it ends
+    /// every session of the user (API tokens stay valid).
+    pub password: Option<String>,
 }
 
 /// Shortest username, in characters.
@@ -124,7 +137,7 @@ macro_rules! select_user {
     };
 }
 
-fn user_from_row(row: &AnyRow) -> Result<User> {
+pub(crate) fn user_from_row(row: &AnyRow) -> Result<User> {
     Ok(User {
         user_id: row.try_get("user_id")?,
         username: row.try_get("username")?,
@@ -215,12 +228,149 @@ impl Db {
         Ok(user.filter(|_| ok))
     }
 
-    /// Every user, oldest first.
-    pub async fn list_users(&self) -> Result<Vec<User>> {
-        let rows = sqlx::query(select_user!("ORDER BY created_at_ms, user_id"))
-            .fetch_all(&self.pool)
+    /// A page of users, newest first.
+    pub async fn list_users(&self, page: &PageRequest) -> Result<Page<User>> {
+        let rows = sqlx::query(select_user!(
+            "WHERE (created_at_ms, user_id) < ($1, $2) \
+             ORDER BY created_at_ms DESC, user_id DESC LIMIT $3"
+        ))
+        .bind(page.after_time_ms())
+        .bind(page.after_id())
+        .bind(page.fetch_limit())
+        .fetch_all(&self.pool)
+        .await?;
+        let users = rows.iter().map(user_from_row).collect::<Result<_>>()?;
+        Ok(Page::from_rows(users, page, |u: &User| {
+            (u.created_at_ms, &u.user_id)
+        }))
+    }
+
+    /// How many users exist (zero on a fresh install: the first-run setup
+    /// creates an admin).
+    pub async fn count_users(&self) -> Result<u64> {
+        let count: i64 = sqlx::query_scalar(r#"SELECT COUNT(*) FROM "user""#)
+            .fetch_one(&self.pool)
             .await?;
-        rows.iter().map(user_from_row).collect()
+        u64::try_from(count).map_err(|_| Error::Corrupt {
+            table: "user",
+            column: "count",
+            value: count.to_string(),
+        })
+    }
+
+    /// Changes a user's email, role or password and returns the user as
+    /// updated. A password change also ends all of the user's sessions, in
+    /// the same transaction.
+    ///
+    /// [`Error::NotFound`] if there is no such user, [`Error::Invalid`] on a
+    /// bad email or password, [`Error::Conflict`] (`what` = "email") when
+    /// the address is taken, [`Error::InUse`] when this would leave no
+    /// admin. (Two admins demoting each other at the same instant on
+    /// PostgreSQL can still both succeed; the guard is against mistakes,
+    /// not a race.)
+    pub async fn update_user(&self, user_id: &str, update: UserUpdate) -> Result<User> {
+        let email = match &update.email {
+            Some(email) => Some(normalize_email(Some(email))?),
+            None => None,
+        };
+        let password_hash = match update.password {
+            Some(password) => {
+                validate_password(&password)?;
+                Some(self.passwords.hash(password).await?)
+            }
+            None => None,
+        };
+        let mut tx = self.pool.begin().await?;
+        // The guard in the WHERE clause keeps one admin: it refuses to turn
+        // the only admin into something else.
+        let updated = sqlx::query(
+            r#"UPDATE "user" SET email = CASE WHEN $1 = 1 THEN $2 ELSE email END,
+               role = COALESCE($3, role), password_hash = COALESCE($4, password_hash)
+               WHERE user_id = $5
+               AND NOT (role = 'admin' AND COALESCE($3, role) <> 'admin'
+                        AND (SELECT COUNT(*) FROM "user" WHERE role = 'admin') <= 1)"#,
+        )
+        .bind(decode::flag_param(email.is_some()))
+        .bind(email.flatten())
+        .bind(update.role.map(Role::as_str))
+        .bind(&password_hash)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_write)?;
+        if updated.rows_affected() == 0 {
+            drop(tx);
+            return Err(match self.user(user_id).await? {
+                None => Error::NotFound { what: "user" },
+                Some(_) => Error::InUse {
+                    what: "user",
+                    reason: "it is the only admin; make another user admin first".into(),
+                },
+            });
+        }
+        if password_hash.is_some() {
+            sqlx::query("DELETE FROM session WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        tracing::info!(%user_id, "user updated");
+        self.user(user_id)
+            .await?
+            .ok_or(Error::NotFound { what: "user" })
+    }
+
+    /// Deletes a user with their sessions, API tokens, signing keys,
+    /// webhook endpoints and webhook events (the schema cascades); clips
+    /// they made stay, without a creator.
+    ///
+    /// [`Error::InUse`] while they own channels (delete those first: their
+    /// media must go too) or when they are the only admin;
+    /// [`Error::NotFound`] if there is no such user.
+    pub async fn delete_user(&self, user_id: &str) -> Result<()> {
+        let deleted = sqlx::query(
+            r#"DELETE FROM "user" WHERE user_id = $1
+               AND NOT EXISTS (SELECT 1 FROM channel WHERE owner_user_id = $1)
+               AND NOT (role = 'admin'
+                        AND (SELECT COUNT(*) FROM "user" WHERE role = 'admin') <= 1)"#,
+        )
+        .bind(user_id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| match violation(&e) {
+            // A channel created for them since the guard ran.
+            Some(Violation::ForeignKey) => Error::InUse {
+                what: "user",
+                reason: "they own channels; delete those first".into(),
+            },
+            _ => map_write(e),
+        })?;
+        if deleted.rows_affected() > 0 {
+            tracing::info!(%user_id, "user deleted");
+            return Ok(());
+        }
+        if self.user(user_id).await?.is_none() {
+            return Err(Error::NotFound { what: "user" });
+        }
+        let channels: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM channel WHERE owner_user_id = $1")
+                .bind(user_id)
+                .fetch_one(&self.pool)
+                .await?;
+        let reason = if channels > 0 {
+            format!(
+                "they own {channels} channel{}; delete {} first",
+                if channels == 1 { "" } else { "s" },
+                if channels == 1 { "it" } else { "them" },
+            )
+        } else {
+            "it is the only admin; make another user admin first".to_owned()
+        };
+        Err(Error::InUse {
+            what: "user",
+            reason,
+        })
     }
 }
 

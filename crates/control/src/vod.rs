@@ -5,10 +5,13 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::channel::{Visibility, normalize_title};
 use crate::db::Db;
 use crate::decode;
 use crate::error::{Error, Result, map_write};
+use crate::error::{Violation, violation};
 use crate::ids::{new_id, now_ms};
+use crate::page::{Page, PageRequest};
 use crate::text_enum::text_enum;
 
 text_enum! {
@@ -42,6 +45,34 @@ pub struct Vod {
     pub created_at_ms: i64,
     /// When it became ready, unix milliseconds.
     pub ready_at_ms: Option<i64>,
+}
+
+/// Which VODs [`Db::list_vods_page`] returns; every field narrows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VodFilter {
+    /// Only this channel's.
+    pub channel_id: Option<String>,
+    /// Only VODs of this user's channels.
+    pub owner_user_id: Option<String>,
+    /// Only VODs of channels with this visibility (browse asks for public).
+    pub visibility: Option<Visibility>,
+    /// Only VODs in this status (viewers see ready ones).
+    pub status: Option<VodStatus>,
+}
+
+/// What [`Db::delete_vod`] deleted: what the caller needs to delete its
+/// objects from storage.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DeletedVod {
+    /// The VOD as it was.
+    pub vod: Vod,
+    /// The broadcast whose segments (and playlists, thumbnails, poster) were
+    /// the recording: its objects go. The live stream row stays, as
+    /// history, with no segments.
+    pub live_stream_id: String,
+    /// Clips over those segments (of the VOD or of the broadcast's DVR
+    /// window), deleted with it: `clips/{clip_id}*`.
+    pub clip_ids: Vec<String>,
 }
 
 /// `SELECT` of every [`Vod`] column followed by `$tail` (a literal).
@@ -189,7 +220,141 @@ impl Db {
         row.as_ref().map(vod_from_row).transpose()
     }
 
-    /// A channel's VODs in every status, newest first.
+    /// A page of VODs matching `filter`, newest first.
+    pub async fn list_vods_page(
+        &self,
+        filter: &VodFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Vod>> {
+        // A NULL filter parameter matches every row.
+        let rows = sqlx::query(select_vod!(
+            "WHERE ($1 IS NULL OR channel_id = $1) AND ($2 IS NULL OR status = $2) \
+             AND (($3 IS NULL AND $4 IS NULL) OR EXISTS (SELECT 1 FROM channel c \
+                  WHERE c.channel_id = vod.channel_id \
+                  AND ($3 IS NULL OR c.owner_user_id = $3) AND ($4 IS NULL OR c.visibility = $4))) \
+             AND (created_at_ms, vod_id) < ($5, $6) \
+             ORDER BY created_at_ms DESC, vod_id DESC LIMIT $7"
+        ))
+        .bind(filter.channel_id.as_deref())
+        .bind(filter.status.map(VodStatus::as_str))
+        .bind(filter.owner_user_id.as_deref())
+        .bind(filter.visibility.map(Visibility::as_str))
+        .bind(page.after_time_ms())
+        .bind(page.after_id())
+        .bind(page.fetch_limit())
+        .fetch_all(&self.pool)
+        .await?;
+        let vods = rows.iter().map(vod_from_row).collect::<Result<_>>()?;
+        Ok(Page::from_rows(vods, page, |v: &Vod| {
+            (v.created_at_ms, &v.vod_id)
+        }))
+    }
+
+    /// Renames a VOD and returns it. [`Error::NotFound`] if there is no
+    /// such VOD, [`Error::Invalid`] (`field` = "title") on a bad title
+    /// (1-200 characters, no control characters).
+    pub async fn update_vod_title(&self, vod_id: &str, title: &str) -> Result<Vod> {
+        let title = normalize_title(title)?;
+        let updated = sqlx::query("UPDATE vod SET title = $1 WHERE vod_id = $2")
+            .bind(&title)
+            .bind(vod_id)
+            .execute(&self.pool)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "vod" });
+        }
+        self.vod(vod_id)
+            .await?
+            .ok_or(Error::NotFound { what: "vod" })
+    }
+
+    /// Deletes a VOD, its broadcast's segment index and the clips over those
+    /// segments, in one transaction, and returns what the caller must delete
+    /// from storage. The live stream row stays, as history.
+    ///
+    /// [`Error::Busy`] while its broadcast is still in progress (end it
+    /// first), [`Error::NotFound`] if there is no such VOD.
+    pub async fn delete_vod(&self, vod_id: &str) -> Result<DeletedVod> {
+        let mut tx = self.pool.begin().await?;
+        // Lock first (see Db::delete_channel): on PostgreSQL, FOR UPDATE on
+        // the VOD and its live stream blocks clips being created over them
+        // meanwhile (their foreign keys take KEY SHARE locks).
+        let found = match self.backend() {
+            crate::Backend::Sqlite => {
+                sqlx::query("UPDATE vod SET title = title WHERE vod_id = $1")
+                    .bind(vod_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                    > 0
+            }
+            crate::Backend::Postgres => sqlx::query(
+                "SELECT v.vod_id FROM vod v JOIN live_stream ls \
+                 ON ls.live_stream_id = v.live_stream_id WHERE v.vod_id = $1 FOR UPDATE",
+            )
+            .bind(vod_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some(),
+        };
+        if !found {
+            return Err(Error::NotFound { what: "vod" });
+        }
+        let row = sqlx::query(select_vod!("WHERE vod_id = $1"))
+            .bind(vod_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        let vod = vod_from_row(&row)?;
+        let live_stream_status: String =
+            sqlx::query_scalar("SELECT status FROM live_stream WHERE live_stream_id = $1")
+                .bind(&vod.live_stream_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if live_stream_status != "ended" {
+            return Err(Error::Busy {
+                channel_id: vod.channel_id.clone(),
+            });
+        }
+        let clip_ids: Vec<String> = sqlx::query_scalar(
+            "SELECT clip_id FROM clip WHERE live_stream_id = $1 ORDER BY created_at_ms, clip_id",
+        )
+        .bind(&vod.live_stream_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (sql, id) in [
+            (
+                "DELETE FROM clip WHERE live_stream_id = $1",
+                &vod.live_stream_id,
+            ),
+            (
+                "DELETE FROM segment WHERE live_stream_id = $1",
+                &vod.live_stream_id,
+            ),
+            ("DELETE FROM vod WHERE vod_id = $1", &vod.vod_id),
+        ] {
+            sqlx::query(sql)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| match violation(&e) {
+                    // Cannot happen with the lock above.
+                    Some(Violation::ForeignKey) => Error::Busy {
+                        channel_id: vod.channel_id.clone(),
+                    },
+                    _ => Error::Database(e),
+                })?;
+        }
+        tx.commit().await?;
+        tracing::info!(%vod_id, clips = clip_ids.len(), "vod deleted");
+        Ok(DeletedVod {
+            live_stream_id: vod.live_stream_id.clone(),
+            vod,
+            clip_ids,
+        })
+    }
+
+    /// A channel's VODs in every status, newest first, all at once (crash
+    /// recovery and tests; the API pages with [`Db::list_vods_page`]).
     pub async fn list_vods(&self, channel_id: &str) -> Result<Vec<Vod>> {
         let rows = sqlx::query(select_vod!(
             "WHERE channel_id = $1 ORDER BY created_at_ms DESC, vod_id DESC"

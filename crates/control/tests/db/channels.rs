@@ -1,10 +1,18 @@
 use control::testutil::{self, each_backend};
 use control::{
-    ChannelUpdate, Error, LatencyMode, NewChannel, PLAYBACK_ID_LEN, STREAM_KEY_PREFIX,
-    SegmentFormat, Visibility,
+    ChannelFilter, ChannelUpdate, Error, LatencyMode, NewChannel, PLAYBACK_ID_LEN, PageRequest,
+    PlaybackPolicy, STREAM_KEY_PREFIX, SegmentFormat, Visibility,
 };
 
 use crate::users::uuid_version;
+
+/// The first page of every channel (tests make fewer than 100).
+pub(crate) async fn all_channels(db: &control::Db) -> Vec<control::Channel> {
+    db.list_channels(&ChannelFilter::default(), &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items
+}
 
 fn new_channel(owner_user_id: &str, slug: &str) -> NewChannel {
     NewChannel {
@@ -62,12 +70,17 @@ async fn create_channel_with_defaults_and_look_it_up() {
         assert_eq!(db.channel_by_playback_id("nope").await.unwrap(), None);
 
         let (other, _) = testutil::channel(&db, "other").await;
+        // Newest first.
+        assert_eq!(all_channels(&db).await, vec![other, channel.clone()]);
+        let mine = ChannelFilter {
+            owner_user_id: Some(owner.user_id.clone()),
+            ..ChannelFilter::default()
+        };
         assert_eq!(
-            db.list_channels().await.unwrap(),
-            vec![channel.clone(), other]
-        );
-        assert_eq!(
-            db.list_channels_by_owner(&owner.user_id).await.unwrap(),
+            db.list_channels(&mine, &PageRequest::default())
+                .await
+                .unwrap()
+                .items,
             vec![channel]
         );
     })
@@ -88,7 +101,7 @@ async fn duplicate_slug_conflicts() {
             }
         }
         // The failed transactions left nothing behind.
-        assert_eq!(db.list_channels().await.unwrap().len(), 1);
+        assert_eq!(all_channels(&db).await.len(), 1);
     })
     .await;
 }
@@ -118,7 +131,7 @@ async fn channel_input_is_validated_with_the_field_named() {
                 other => panic!("{input:?}: {other:?}"),
             }
         }
-        assert!(db.list_channels().await.unwrap().is_empty());
+        assert!(all_channels(&db).await.is_empty());
     })
     .await;
 }
@@ -189,11 +202,14 @@ async fn update_channel_round_trips_booleans_and_settings() {
                     ladder: Some("small".into()),
                     reconnect_window_s: Some(0),
                     title: Some("  New title ".into()),
+                    playback_policy: None,
                 },
             )
             .await
             .unwrap();
         assert!(!off.enabled);
+        // Private derives signed playback.
+        assert_eq!(off.playback_policy, PlaybackPolicy::Signed);
         assert!(!off.record);
         assert_eq!(off.visibility, Visibility::Private);
         assert_eq!(off.latency_mode, LatencyMode::Low);
@@ -254,6 +270,280 @@ async fn update_channel_round_trips_booleans_and_settings() {
             Err(Error::NotFound { what: "channel" }) => {}
             other => panic!("{other:?}"),
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn list_channels_filters_and_pages() {
+    each_backend(async |db| {
+        let alice = testutil::user(&db, "alice").await;
+        let mut alices = Vec::new();
+        for i in 0..5 {
+            alices.push(
+                db.create_channel(new_channel(&alice.user_id, &format!("alice-{i}")))
+                    .await
+                    .unwrap()
+                    .channel,
+            );
+        }
+        let (bobs, _) = testutil::channel(&db, "bob").await;
+        let unlisted = db
+            .update_channel(
+                &alices[1].channel_id,
+                ChannelUpdate {
+                    visibility: Some(Visibility::Unlisted),
+                    ..ChannelUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
+        alices[1] = unlisted.clone();
+
+        let mine = ChannelFilter {
+            owner_user_id: Some(alice.user_id.clone()),
+            ..ChannelFilter::default()
+        };
+        let listed = crate::common::all_pages(2, |page| {
+            let (db, filter) = (db.clone(), mine.clone());
+            async move { db.list_channels(&filter, &page).await }
+        })
+        .await;
+        let mut expected = alices.clone();
+        expected.reverse();
+        assert_eq!(listed, expected);
+
+        let public = ChannelFilter {
+            visibility: Some(Visibility::Public),
+            ..ChannelFilter::default()
+        };
+        let listed = db
+            .list_channels(&public, &PageRequest::first(100))
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(listed.len(), 5);
+        assert!(!listed.contains(&unlisted));
+        let only_unlisted = ChannelFilter {
+            owner_user_id: Some(alice.user_id.clone()),
+            visibility: Some(Visibility::Unlisted),
+            ..ChannelFilter::default()
+        };
+        assert_eq!(
+            db.list_channels(&only_unlisted, &PageRequest::default())
+                .await
+                .unwrap()
+                .items,
+            vec![unlisted]
+        );
+
+        // Live now: active only, not connected or disconnected.
+        let live_now = ChannelFilter {
+            live_now: true,
+            ..ChannelFilter::default()
+        };
+        let live = |db: control::Db, filter: ChannelFilter| async move {
+            db.list_channels(&filter, &PageRequest::default())
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|c| c.slug)
+                .collect::<Vec<_>>()
+        };
+        assert!(live(db.clone(), live_now.clone()).await.is_empty());
+        let ls = db.begin_live_stream(&bobs.channel_id).await.unwrap();
+        assert!(live(db.clone(), live_now.clone()).await.is_empty());
+        db.set_live_stream_active(&ls.live_stream_id, control::IngestInfo::default())
+            .await
+            .unwrap();
+        assert_eq!(live(db.clone(), live_now.clone()).await, ["bob"]);
+        let alice_live = ChannelFilter {
+            owner_user_id: Some(alice.user_id.clone()),
+            live_now: true,
+            ..ChannelFilter::default()
+        };
+        assert!(live(db.clone(), alice_live).await.is_empty());
+        db.set_live_stream_disconnected(&ls.live_stream_id)
+            .await
+            .unwrap();
+        assert!(live(db.clone(), live_now).await.is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn playback_policy_and_visibility() {
+    each_backend(async |db| {
+        let (channel, _) = testutil::channel(&db, "policy").await;
+        assert_eq!(channel.playback_policy, PlaybackPolicy::Public);
+        let update = |visibility, playback_policy| ChannelUpdate {
+            visibility,
+            playback_policy,
+            ..ChannelUpdate::default()
+        };
+        let id = &channel.channel_id;
+
+        // A public channel may require signed playback.
+        let signed = db
+            .update_channel(id, update(None, Some(PlaybackPolicy::Signed)))
+            .await
+            .unwrap();
+        assert_eq!(
+            (signed.visibility, signed.playback_policy),
+            (Visibility::Public, PlaybackPolicy::Signed)
+        );
+        let public = db
+            .update_channel(id, update(None, Some(PlaybackPolicy::Public)))
+            .await
+            .unwrap();
+        assert_eq!(public.playback_policy, PlaybackPolicy::Public);
+
+        // Private derives signed, and refuses public, in the same update or
+        // a later one.
+        let private = db
+            .update_channel(id, update(Some(Visibility::Private), None))
+            .await
+            .unwrap();
+        assert_eq!(private.playback_policy, PlaybackPolicy::Signed);
+        for bad in [
+            update(None, Some(PlaybackPolicy::Public)),
+            update(Some(Visibility::Private), Some(PlaybackPolicy::Public)),
+        ] {
+            match db.update_channel(id, bad).await {
+                Err(Error::Invalid { field, message }) => {
+                    assert_eq!(field, "playback_policy");
+                    assert!(message.contains("private"), "{message}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(db.channel(id).await.unwrap(), Some(private));
+
+        // Opening it up keeps it signed until said otherwise.
+        let unlisted = db
+            .update_channel(id, update(Some(Visibility::Unlisted), None))
+            .await
+            .unwrap();
+        assert_eq!(unlisted.playback_policy, PlaybackPolicy::Signed);
+        let open = db
+            .update_channel(
+                id,
+                update(Some(Visibility::Public), Some(PlaybackPolicy::Public)),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (open.visibility, open.playback_policy),
+            (Visibility::Public, PlaybackPolicy::Public)
+        );
+        assert!(matches!(
+            db.update_channel("nope", update(None, Some(PlaybackPolicy::Public)))
+                .await,
+            Err(Error::NotFound { what: "channel" })
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn delete_channel_removes_everything_but_not_while_live() {
+    each_backend(async |db| {
+        let (channel, ls, vod) = crate::common::recorded(&db, "doomed").await;
+        let (other, _) = testutil::channel(&db, "survivor").await;
+        let clip = db
+            .create_clip(control::NewClip {
+                source: control::ClipSource::Vod {
+                    vod_id: vod.vod_id.clone(),
+                },
+                start_ms: 0,
+                end_ms: 2000,
+                title: String::new(),
+                created_by_user_id: None,
+            })
+            .await
+            .unwrap();
+
+        // Busy while a broadcast is in progress.
+        let live = db.begin_live_stream(&channel.channel_id).await.unwrap();
+        match db.delete_channel(&channel.channel_id).await {
+            Err(Error::Busy { channel_id }) => assert_eq!(channel_id, channel.channel_id),
+            other => panic!("{other:?}"),
+        }
+        assert!(db.channel(&channel.channel_id).await.unwrap().is_some());
+        db.end_live_stream(&live.live_stream_id, "done")
+            .await
+            .unwrap();
+
+        let deleted = db.delete_channel(&channel.channel_id).await.unwrap();
+        assert_eq!(deleted.channel.channel_id, channel.channel_id);
+        assert_eq!(
+            deleted.live_stream_ids,
+            [ls.live_stream_id.clone(), live.live_stream_id.clone()]
+        );
+        assert_eq!(deleted.clip_ids, [clip.clip_id.as_str()]);
+        assert_eq!(db.channel(&channel.channel_id).await.unwrap(), None);
+        assert_eq!(db.live_stream(&ls.live_stream_id).await.unwrap(), None);
+        assert_eq!(db.vod(&vod.vod_id).await.unwrap(), None);
+        assert_eq!(db.clip(&clip.clip_id).await.unwrap(), None);
+        assert!(
+            db.segments(&ls.live_stream_id, "source")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(matches!(
+            db.delete_channel(&channel.channel_id).await,
+            Err(Error::NotFound { what: "channel" })
+        ));
+        // Others are untouched, and the slug is free again.
+        assert!(db.channel(&other.channel_id).await.unwrap().is_some());
+        db.create_channel(new_channel(&channel.owner_user_id, "doomed"))
+            .await
+            .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn channel_status_follows_the_broadcast() {
+    each_backend(async |db| {
+        use control::ChannelStatus;
+        let (a, _) = testutil::channel(&db, "status-a").await;
+        let (b, _) = testutil::channel(&db, "status-b").await;
+        let status = |id: String| {
+            let db = db.clone();
+            async move { db.channel_status(&id).await.unwrap() }
+        };
+        assert_eq!(status(a.channel_id.clone()).await, ChannelStatus::Idle);
+        let ls = db.begin_live_stream(&a.channel_id).await.unwrap();
+        assert_eq!(status(a.channel_id.clone()).await, ChannelStatus::Connected);
+        db.set_live_stream_active(&ls.live_stream_id, control::IngestInfo::default())
+            .await
+            .unwrap();
+        assert_eq!(status(a.channel_id.clone()).await, ChannelStatus::Active);
+        let both = db
+            .channel_statuses(&[a.channel_id.clone(), b.channel_id.clone(), "nope".into()])
+            .await
+            .unwrap();
+        assert_eq!(both.len(), 1);
+        assert_eq!(both.get(&a.channel_id), Some(&ChannelStatus::Active));
+        db.set_live_stream_disconnected(&ls.live_stream_id)
+            .await
+            .unwrap();
+        assert_eq!(
+            status(a.channel_id.clone()).await,
+            ChannelStatus::Disconnected
+        );
+        db.end_live_stream(&ls.live_stream_id, "done")
+            .await
+            .unwrap();
+        assert_eq!(status(a.channel_id.clone()).await, ChannelStatus::Idle);
+        assert!(db.channel_statuses(&[]).await.unwrap().is_empty());
+        assert!(matches!(
+            db.channel_status("nope").await,
+            Err(Error::NotFound { what: "channel" })
+        ));
     })
     .await;
 }

@@ -1,5 +1,5 @@
 use control::testutil::{self, each_backend};
-use control::{Error, IngestInfo, LiveStreamStatus};
+use control::{Error, IngestInfo, LiveStreamStatus, PageRequest};
 
 fn ingest() -> IngestInfo {
     IngestInfo {
@@ -196,8 +196,13 @@ async fn live_stream_lifecycle_records_ingest_and_times() {
             Err(Error::Invalid { field: "width", .. })
         ));
 
-        let history = db.list_live_streams(&channel.channel_id, 10).await.unwrap();
+        let history = db
+            .list_live_streams(&channel.channel_id, &PageRequest::first(10))
+            .await
+            .unwrap();
+        assert_eq!(history.next_cursor, None);
         let ids: Vec<_> = history
+            .items
             .iter()
             .map(|ls| ls.live_stream_id.as_str())
             .collect();
@@ -208,13 +213,20 @@ async fn live_stream_lifecycle_records_ingest_and_times() {
                 started.live_stream_id.as_str()
             ]
         );
-        assert_eq!(
-            db.list_live_streams(&channel.channel_id, 1)
-                .await
-                .unwrap()
-                .len(),
-            1
-        );
+        let first = db
+            .list_live_streams(&channel.channel_id, &PageRequest::first(1))
+            .await
+            .unwrap();
+        assert_eq!(first.items.len(), 1);
+        let second = db
+            .list_live_streams(
+                &channel.channel_id,
+                &PageRequest::new(Some(1), first.next_cursor.as_deref()).unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(second.items[0].live_stream_id, started.live_stream_id);
+        assert_eq!(second.next_cursor, None);
     })
     .await;
 }
@@ -284,6 +296,67 @@ async fn fps_can_be_missing_then_present() {
                 .await
                 .unwrap();
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn stats_keep_the_peak_and_the_last_measurements() {
+    each_backend(async |db| {
+        let (channel, _) = testutil::channel(&db, "stats").await;
+        let ls = db.begin_live_stream(&channel.channel_id).await.unwrap();
+        assert_eq!(ls.stats, control::LiveStreamStats::default());
+        let id = &ls.live_stream_id;
+
+        db.update_live_stream_stats(id, Some(4_500_000), Some(2000), 12)
+            .await
+            .unwrap();
+        db.update_live_stream_stats(id, None, None, 7)
+            .await
+            .unwrap();
+        let stats = db.live_stream(id).await.unwrap().unwrap().stats;
+        assert_eq!(stats.ingest_bitrate_bps, Some(4_500_000));
+        assert_eq!(stats.keyframe_interval_ms, Some(2000));
+        assert_eq!(stats.peak_viewers, 12);
+
+        db.update_live_stream_stats(id, Some(6_000_000_000), Some(4000), 40)
+            .await
+            .unwrap();
+        let stats = db.live_stream(id).await.unwrap().unwrap().stats;
+        assert_eq!(
+            (
+                stats.ingest_bitrate_bps,
+                stats.keyframe_interval_ms,
+                stats.peak_viewers
+            ),
+            (Some(6_000_000_000), Some(4000), 40)
+        );
+
+        for (bitrate, keyframe, viewers, field) in [
+            (None, Some(0), 1, "keyframe_interval_ms"),
+            (None, Some(u32::MAX), 1, "keyframe_interval_ms"),
+            (Some(u64::MAX), None, 1, "ingest_bitrate_bps"),
+            (None, None, u32::MAX, "viewers"),
+        ] {
+            match db
+                .update_live_stream_stats(id, bitrate, keyframe, viewers)
+                .await
+            {
+                Err(Error::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+
+        // A late report after the end changes nothing.
+        db.end_live_stream(id, "done").await.unwrap();
+        db.update_live_stream_stats(id, Some(1), Some(1), 1000)
+            .await
+            .unwrap();
+        assert_eq!(db.live_stream(id).await.unwrap().unwrap().stats, stats);
+        assert!(matches!(
+            db.update_live_stream_stats("nope", None, None, 1).await,
+            Err(Error::NotFound { .. })
+        ));
     })
     .await;
 }

@@ -4,8 +4,14 @@
 //! One test binary with a module per resource: each test binary links all
 //! of sqlx, so fewer binaries build faster.
 
+mod api_tokens;
 mod channels;
+mod clips;
+mod common;
 mod live_streams;
 mod segments;
+mod sessions;
+mod signing_keys;
 mod users;
 mod vods;
+mod webhooks;

@@ -1,5 +1,9 @@
 use control::testutil::{self, PASSWORD, each_backend};
-use control::{Error, NewUser, Role};
+use std::time::Duration;
+
+use control::{Error, NewUser, PageRequest, Role, UserUpdate};
+
+use crate::common::all_pages;
 
 fn new_user(username: &str, email: Option<&str>) -> NewUser {
     NewUser {
@@ -49,7 +53,10 @@ async fn create_user_and_verify_password() {
         assert_eq!(db.verify_password("nobody", PASSWORD).await.unwrap(), None);
         assert_eq!(db.verify_password("", PASSWORD).await.unwrap(), None);
 
-        assert_eq!(db.list_users().await.unwrap(), vec![user]);
+        assert_eq!(
+            db.list_users(&PageRequest::default()).await.unwrap().items,
+            vec![user]
+        );
     })
     .await;
 }
@@ -102,9 +109,237 @@ async fn user_input_is_validated_with_the_field_named() {
                 other => panic!("{input:?}: {other:?}"),
             }
         }
-        assert!(db.list_users().await.unwrap().is_empty());
+        assert!(
+            db.list_users(&PageRequest::default())
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
         // A valid one still goes through afterwards.
         testutil::user(&db, "alice").await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn users_page_newest_first_and_count() {
+    each_backend(async |db| {
+        assert_eq!(db.count_users().await.unwrap(), 0);
+        let mut made = Vec::new();
+        for i in 0..5 {
+            made.push(testutil::user(&db, &format!("user{i}")).await);
+        }
+        assert_eq!(db.count_users().await.unwrap(), 5);
+        let listed = all_pages(2, |page| {
+            let db = db.clone();
+            async move { db.list_users(&page).await }
+        })
+        .await;
+        made.reverse();
+        assert_eq!(listed, made);
+        // One exact page has no next cursor.
+        let page = db.list_users(&PageRequest::first(5)).await.unwrap();
+        assert_eq!((page.items.len(), page.next_cursor), (5, None));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn update_user_email_role_and_password() {
+    each_backend(async |db| {
+        let alice = testutil::user(&db, "alice").await;
+        let bob = db
+            .create_user(new_user("bob", Some("bob@example.com")))
+            .await
+            .unwrap();
+
+        let updated = db
+            .update_user(
+                &alice.user_id,
+                UserUpdate {
+                    email: Some(" Alice@Example.com ".into()),
+                    role: Some(Role::Admin),
+                    ..UserUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.email.as_deref(), Some("Alice@Example.com"));
+        assert_eq!(updated.role, Role::Admin);
+        assert_eq!(db.user(&alice.user_id).await.unwrap(), Some(updated));
+
+        // An empty string removes the address; None keeps it.
+        let kept = db
+            .update_user(&bob.user_id, UserUpdate::default())
+            .await
+            .unwrap();
+        assert_eq!(kept.email.as_deref(), Some("bob@example.com"));
+        let cleared = db
+            .update_user(
+                &bob.user_id,
+                UserUpdate {
+                    email: Some(String::new()),
+                    ..UserUpdate::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(cleared.email, None);
+
+        // Taken addresses conflict (ignoring case); bad input names the field.
+        match db
+            .update_user(
+                &bob.user_id,
+                UserUpdate {
+                    email: Some("ALICE@example.com".into()),
+                    ..UserUpdate::default()
+                },
+            )
+            .await
+        {
+            Err(Error::Conflict { what }) => assert_eq!(what, "email"),
+            other => panic!("{other:?}"),
+        }
+        for (update, field) in [
+            (
+                UserUpdate {
+                    email: Some("nope".into()),
+                    ..UserUpdate::default()
+                },
+                "email",
+            ),
+            (
+                UserUpdate {
+                    password: Some("short".into()),
+                    ..UserUpdate::default()
+                },
+                "password",
+            ),
+        ] {
+            match db.update_user(&bob.user_id, update).await {
+                Err(Error::Invalid { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            db.update_user("nope", UserUpdate::default()).await,
+            Err(Error::NotFound { what: "user" })
+        ));
+
+        // A new password works, the old one not, and sessions end.
+        let session = db
+            .create_session(&bob.user_id, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let token = db.create_api_token(&bob.user_id, "ci").await.unwrap();
+        db.update_user(
+            &bob.user_id,
+            UserUpdate {
+                password: Some("a much better password".into()),
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert!(db.verify_password("bob", PASSWORD).await.unwrap().is_none());
+        assert!(
+            db.verify_password("bob", "a much better password")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(db.session(&session.token).await.unwrap().is_none());
+        // API tokens are not sessions: they stay.
+        assert!(
+            db.api_token_by_secret(&token.secret)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_last_admin_stays_an_admin() {
+    each_backend(async |db| {
+        let root = db
+            .create_user(NewUser {
+                role: Role::Admin,
+                ..new_user("root", None)
+            })
+            .await
+            .unwrap();
+        let demote = UserUpdate {
+            role: Some(Role::Viewer),
+            ..UserUpdate::default()
+        };
+        match db.update_user(&root.user_id, demote.clone()).await {
+            Err(Error::InUse { what, reason }) => {
+                assert_eq!(what, "user");
+                assert!(reason.contains("only admin"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            db.delete_user(&root.user_id).await,
+            Err(Error::InUse { .. })
+        ));
+        // Still admin; with a second admin, either may go.
+        assert_eq!(
+            db.user(&root.user_id).await.unwrap().unwrap().role,
+            Role::Admin
+        );
+        let other = db
+            .create_user(NewUser {
+                role: Role::Admin,
+                ..new_user("other", None)
+            })
+            .await
+            .unwrap();
+        db.update_user(&root.user_id, demote).await.unwrap();
+        db.delete_user(&root.user_id).await.unwrap();
+        assert!(matches!(
+            db.delete_user(&other.user_id).await,
+            Err(Error::InUse { .. })
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn delete_user_refuses_channel_owners_and_cascades_the_rest() {
+    each_backend(async |db| {
+        let (channel, _) = testutil::channel(&db, "mine").await;
+        let owner = channel.owner_user_id.clone();
+        match db.delete_user(&owner).await {
+            Err(Error::InUse { what, reason }) => {
+                assert_eq!(what, "user");
+                assert!(reason.contains("1 channel;"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let session = db
+            .create_session(&owner, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let token = db.create_api_token(&owner, "ci").await.unwrap();
+        db.delete_channel(&channel.channel_id).await.unwrap();
+
+        db.delete_user(&owner).await.unwrap();
+        assert_eq!(db.user(&owner).await.unwrap(), None);
+        assert!(db.session(&session.token).await.unwrap().is_none());
+        assert!(
+            db.api_token_by_secret(&token.secret)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(matches!(
+            db.delete_user(&owner).await,
+            Err(Error::NotFound { what: "user" })
+        ));
     })
     .await;
 }
