@@ -11,8 +11,9 @@ AETHEX_BUILD_PACKAGES=(
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   ffmpeg ca-certificates curl
 )
-# Extra packages for the test suite: PostgreSQL, and psql for set-up.
-AETHEX_TEST_PACKAGES=(postgresql postgresql-client)
+# Extra packages for the test suite: PostgreSQL (and psql for set-up), python3
+# (finding free ports).
+AETHEX_TEST_PACKAGES=(postgresql postgresql-client python3)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -2,12 +2,13 @@
 
 use control::Db;
 use live::Live;
-use storage::Store;
+use storage::Media;
 
 /// Everything a handler may need. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
-    pub store: Store,
+    /// Storage reads (pending uploads from the spool, then the store).
+    pub media: Media,
     pub live: Live,
 }

@@ -11,7 +11,7 @@ use av::DemuxEvent;
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, timeout_at};
 use tracing::{Instrument, debug, info, info_span, warn};
 
@@ -86,6 +86,10 @@ pub struct PublishGrant {
     /// stream ends when this sender is dropped (the publisher left); if the
     /// receiver is dropped, the publisher is disconnected.
     pub sink: mpsc::Sender<Arrival>,
+    /// Fired when the publisher ends on purpose (RTMP unpublish) rather than
+    /// dropping: the live side then ends the broadcast without waiting for a
+    /// reconnect.
+    pub finished: Option<oneshot::Sender<()>>,
 }
 
 /// Decides who may publish. Implemented by the binary over the control plane
@@ -184,6 +188,7 @@ async fn handle<H: PublishHandler>(
     let mut conn = Connection::new(config);
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let mut sink: Option<mpsc::Sender<Arrival>> = None;
+    let mut finished: Option<oneshot::Sender<()>> = None;
     let handshake_deadline = Instant::now() + Duration::from_secs(config.handshake_timeout_s);
     let idle = Duration::from_secs(config.idle_timeout_s);
 
@@ -238,6 +243,7 @@ async fn handle<H: PublishHandler>(
                             write_out(&mut socket, &mut conn, deadline).await?;
                             info!(channel = %grant.label, "publish accepted");
                             sink = Some(grant.sink);
+                            finished = grant.finished;
                         }
                         Err(refusal) => {
                             warn!(reason = refusal.kind(), "publish refused: {refusal}");
@@ -259,7 +265,12 @@ async fn handle<H: PublishHandler>(
                         return Ok(Closed::SinkGone);
                     }
                 }
-                Event::PublishFinished => return Ok(Closed::Finished),
+                Event::PublishFinished => {
+                    if let Some(f) = finished.take() {
+                        let _ = f.send(());
+                    }
+                    return Ok(Closed::Finished);
+                }
             }
         }
     }

@@ -12,9 +12,6 @@ pub struct LiveConfig {
     pub segment_duration_s: f64,
     /// Segments listed in a live media playlist (the sliding window).
     pub playlist_window_segments: usize,
-    /// Times a segment write is attempted before the segment is given up
-    /// (and listed with EXT-X-GAP, so players skip it).
-    pub store_attempts: u32,
     /// Low-latency channels: target duration of an LL-HLS partial segment,
     /// in seconds.
     pub part_duration_s: f64,
@@ -22,9 +19,10 @@ pub struct LiveConfig {
     /// than the standard window so delta updates (`_HLS_skip=YES`) have
     /// something to skip: CAN-SKIP-UNTIL is 6 target durations.
     pub low_latency_window_segments: usize,
-    /// Memory for recent segments and parts of live streams, which the
-    /// origin serves without reading the store, in MiB.
-    pub hot_cache_mb: usize,
+    /// Channels that do not record: seconds a segment stays in storage after
+    /// it left the live window (players may still be fetching it); after a
+    /// broadcast ends, how long its objects stay before they are deleted.
+    pub retention_grace_s: u64,
 }
 
 impl Default for LiveConfig {
@@ -32,10 +30,9 @@ impl Default for LiveConfig {
         LiveConfig {
             segment_duration_s: 2.0,
             playlist_window_segments: 6,
-            store_attempts: 5,
             part_duration_s: 0.5,
             low_latency_window_segments: 12,
-            hot_cache_mb: 256,
+            retention_grace_s: 60,
         }
     }
 }
@@ -55,9 +52,6 @@ impl LiveConfig {
                 self.playlist_window_segments
             ));
         }
-        if self.store_attempts == 0 {
-            return Err("hls.store_attempts must be at least 1".into());
-        }
         if !(0.1..=2.0).contains(&self.part_duration_s)
             || self.part_duration_s > self.segment_duration_s / 2.0
         {
@@ -74,10 +68,10 @@ impl LiveConfig {
                 self.low_latency_window_segments
             ));
         }
-        if self.hot_cache_mb < 16 {
+        if self.retention_grace_s > 86_400 {
             return Err(format!(
-                "hls.hot_cache_mb must be at least 16, not {}",
-                self.hot_cache_mb
+                "hls.retention_grace_s must be at most 86400, not {}",
+                self.retention_grace_s
             ));
         }
         Ok(())

@@ -22,4 +22,4 @@ pub use config::LiveConfig;
 pub use error::{Error, Result};
 pub use registry::{MediaPlaylistView, Playlists, Registry, SessionView};
 pub use render::SOURCE_RENDITION;
-pub use session::Live;
+pub use session::{Live, Publish};

@@ -11,7 +11,13 @@ use packager::{BandwidthMeter, MediaPlaylist, SegmentEntry};
 use storage::keys;
 use tracing::{Instrument, error, info, info_span, warn};
 
-use crate::render::{FinalRendition, SOURCE_RENDITION, source_master, store_final_playlists};
+use crate::render::{
+    FinalRendition, SOURCE_RENDITION, flush_broadcast, source_master, store_final_playlists,
+};
+
+/// How long recovery waits for a broadcast's uploads before leaving its
+/// recording for the next start.
+const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 use crate::session::Inner;
 use crate::{Live, Result};
 
@@ -93,7 +99,7 @@ async fn recover_one(inner: &Inner, ls: &LiveStream) -> Result<usize> {
     } else {
         // The live master the broadcast last wrote lists every rendition;
         // without one, rebuild a source-only master from the live stream row.
-        let live_master = match inner.store.get(&keys::master_playlist(id)).await {
+        let live_master = match inner.media.get(&keys::master_playlist(id)).await {
             Ok(Some(m)) => String::from_utf8_lossy(&m).into_owned(),
             _ => {
                 let mut bandwidth = BandwidthMeter::default();
@@ -121,23 +127,36 @@ async fn recover_one(inner: &Inner, ls: &LiveStream) -> Result<usize> {
         } else {
             inner.config.playlist_window_segments
         };
-        store_final_playlists(
-            &inner.store,
-            inner.config.store_attempts,
+        let stored = store_final_playlists(
+            &inner.media,
             id,
             &finals,
             window,
             &live_master,
+            inner.public_base_url.as_deref(),
         )
-        .await
-        .map(|()| true)
+        .await;
+        // The recording is ready once the store has every object (spooled
+        // uploads of the previous run included).
+        let names: Vec<&str> = finals.iter().map(|f| f.name).collect();
+        match stored {
+            Ok(()) => Ok(flush_broadcast(&inner.media, id, &names, FLUSH_TIMEOUT).await),
+            Err(e) => Err(e),
+        }
     };
     // End the live stream whatever happened, so the channel can go live again.
     inner.db.end_live_stream(id, "server restarted").await?;
     let stored = stored?;
     if let Some(vod) = inner.db.vod_by_live_stream(id).await? {
         match source {
-            Some((count, duration)) if stored => {
+            // Not all in the store yet: the VOD stays `recording`; the next
+            // start finishes it (the spool keeps uploading meanwhile).
+            Some(_) if !stored => {
+                warn!(
+                    "uploads of this broadcast are still pending; its recording stays unfinished for now"
+                );
+            }
+            Some((count, duration)) => {
                 inner
                     .db
                     .finish_vod(

@@ -5,11 +5,13 @@
 //! reader always sees a consistent set and can wait for the next change.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use av::DemuxEvent;
 use bytes::Bytes;
-use tokio::sync::watch;
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 
 /// Rendered playlists of one live broadcast.
 #[derive(Clone, Debug, Default)]
@@ -58,12 +60,25 @@ impl MediaPlaylistView {
     }
 }
 
-/// What the origin can see of a live session.
+/// A publisher's connection to a session: its media, and a signal that it
+/// finished on purpose (an RTMP unpublish: no reconnect window).
+pub(crate) struct Attach {
+    pub media: mpsc::Receiver<(Instant, DemuxEvent)>,
+    pub finished: oneshot::Receiver<()>,
+}
+
+/// What the origin and the publish path can see of a live session.
 #[derive(Debug)]
 pub struct SessionView {
     pub live_stream_id: String,
     pub channel_id: String,
     playlists: watch::Receiver<Arc<Playlists>>,
+    /// A publisher is connected (false during the reconnect window).
+    connected: AtomicBool,
+    /// Hands a returning publisher to the session.
+    attach: mpsc::Sender<Attach>,
+    /// Ends the session now (API `complete`, channel disabled).
+    stop: Arc<Notify>,
 }
 
 impl SessionView {
@@ -71,12 +86,46 @@ impl SessionView {
         live_stream_id: String,
         channel_id: String,
         playlists: watch::Receiver<Arc<Playlists>>,
+        attach: mpsc::Sender<Attach>,
+        stop: Arc<Notify>,
     ) -> Self {
         SessionView {
             live_stream_id,
             channel_id,
             playlists,
+            connected: AtomicBool::new(true),
+            attach,
+            stop,
         }
+    }
+
+    /// Whether a publisher is connected (false while the session waits in
+    /// its reconnect window).
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    /// Marks the session connected if it was not; false if another
+    /// publisher got there first.
+    pub(crate) fn claim(&self) -> bool {
+        self.connected
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    pub(crate) fn set_connected(&self, connected: bool) {
+        self.connected.store(connected, Ordering::Release);
+    }
+
+    /// Reconnects a publisher to this session; false if it is ending.
+    pub(crate) fn try_attach(&self, attach: Attach) -> bool {
+        self.attach.try_send(attach).is_ok()
+    }
+
+    /// Ends the broadcast now: the publisher is disconnected, no reconnect
+    /// window.
+    pub fn stop(&self) {
+        self.stop.notify_one();
     }
 
     /// The current playlists.

@@ -1,14 +1,11 @@
 //! Playlists of a broadcast as objects in storage, shared by the live actor
 //! and crash recovery.
 
-use std::time::Duration;
-
 use av::MediaInfo;
 use bytes::Bytes;
 use control::IngestInfo;
 use packager::{BandwidthMeter, MediaPlaylist, Variant, render_master};
-use storage::{Store, keys};
-use tracing::warn;
+use storage::{Media, keys};
 
 /// Name of the passthrough rendition (the source, remuxed without re-encoding).
 pub const SOURCE_RENDITION: &str = "source";
@@ -98,29 +95,33 @@ pub(crate) fn vod_master_from_live(live_master: &str) -> String {
     out
 }
 
-/// Writes an object, retrying with exponential backoff (100 ms doubling to
-/// 5 s) up to `attempts` times.
-pub(crate) async fn put_with_retry(
-    store: &Store,
-    attempts: u32,
-    key: &str,
-    body: Bytes,
-) -> storage::Result<()> {
-    let attempts = attempts.max(1);
-    let mut delay = Duration::from_millis(100);
-    let mut attempt = 1;
-    loop {
-        match store.put(key, [body.clone()]).await {
-            Ok(()) => return Ok(()),
-            Err(e) if attempt >= attempts => return Err(e),
-            Err(e) => {
-                warn!(error = %e, key, attempt, "storage write failed; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-                attempt += 1;
-            }
+/// The upload lane of a rendition: its segments and playlists reach the
+/// store one at a time, in order, so a playlist never lands before the
+/// segments it lists. Master playlists use the source's lane.
+pub(crate) fn lane(live_stream_id: &str, rendition: &str) -> String {
+    format!("live/{live_stream_id}/{rendition}")
+}
+
+/// A stored master playlist with absolute variant URIs under
+/// `public_base_url` (a CDN or public bucket), when one is configured.
+pub(crate) fn public_master(
+    master: &str,
+    public_base_url: Option<&str>,
+    live_stream_id: &str,
+) -> String {
+    let Some(base) = public_base_url else {
+        return master.to_string();
+    };
+    let prefix = format!("{}/live/{live_stream_id}/", base.trim_end_matches('/'));
+    let mut out = String::with_capacity(master.len() + 256);
+    for line in master.lines() {
+        if !line.starts_with('#') && !line.trim().is_empty() {
+            out.push_str(&prefix);
         }
+        out.push_str(line);
+        out.push('\n');
     }
+    out
 }
 
 /// The finished playlists of one rendition of an ended broadcast.
@@ -130,48 +131,74 @@ pub(crate) struct FinalRendition<'a> {
     pub playlist: &'a MediaPlaylist,
 }
 
-/// Writes the playlists of an ended broadcast: per rendition the live
-/// window with EXT-X-ENDLIST (for players following the live URL) and the
-/// recording (every segment); then the live master and the recording's.
+/// Writes the playlists of an ended broadcast, each in its rendition's lane
+/// (after that rendition's segments): the live window with EXT-X-ENDLIST
+/// (for players following the live URL) and the recording (every segment);
+/// then the live master and the recording's, in the source's lane. Returns
+/// once they are durable; [`flush_broadcast`] waits for the store.
 pub(crate) async fn store_final_playlists(
-    store: &Store,
-    attempts: u32,
+    media: &Media,
     live_stream_id: &str,
     renditions: &[FinalRendition<'_>],
     window_segments: usize,
     live_master: &str,
+    public_base_url: Option<&str>,
 ) -> storage::Result<()> {
     let id = live_stream_id;
     for r in renditions {
-        put_with_retry(
-            store,
-            attempts,
-            &keys::media_playlist(id, r.name),
-            Bytes::from(r.playlist.render_live(window_segments)),
-        )
-        .await?;
-        put_with_retry(
-            store,
-            attempts,
-            &keys::vod_media_playlist(id, r.name),
-            Bytes::from(r.playlist.render_vod()),
-        )
-        .await?;
+        let lane = lane(id, r.name);
+        media
+            .put(
+                &lane,
+                &keys::media_playlist(id, r.name),
+                vec![Bytes::from(r.playlist.render_live(window_segments))],
+            )
+            .await?;
+        media
+            .put(
+                &lane,
+                &keys::vod_media_playlist(id, r.name),
+                vec![Bytes::from(r.playlist.render_vod())],
+            )
+            .await?;
     }
-    put_with_retry(
-        store,
-        attempts,
-        &keys::master_playlist(id),
-        Bytes::from(live_master.to_string()),
-    )
-    .await?;
-    put_with_retry(
-        store,
-        attempts,
-        &keys::vod_master_playlist(id),
-        Bytes::from(vod_master_from_live(live_master)),
-    )
-    .await
+    let lane = lane(id, SOURCE_RENDITION);
+    media
+        .put(
+            &lane,
+            &keys::master_playlist(id),
+            vec![Bytes::from(public_master(live_master, public_base_url, id))],
+        )
+        .await?;
+    media
+        .put(
+            &lane,
+            &keys::vod_master_playlist(id),
+            vec![Bytes::from(public_master(
+                &vod_master_from_live(live_master),
+                public_base_url,
+                id,
+            ))],
+        )
+        .await
+}
+
+/// Waits until every object of a broadcast's renditions is confirmed by the
+/// store, at most `timeout` (local disk: at once).
+pub(crate) async fn flush_broadcast(
+    media: &Media,
+    live_stream_id: &str,
+    renditions: &[&str],
+    timeout: std::time::Duration,
+) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    for r in renditions {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !media.flush(&lane(live_stream_id, r), left).await {
+            return false;
+        }
+    }
+    true
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use storage::keys;
 use tracing::{error, warn};
 
 use crate::registry::MediaPlaylistView;
-use crate::render::put_with_retry;
+use crate::render::lane;
 use crate::session::Inner;
 
 /// Audio held for a transcoded rendition at most (the ladder is that far
@@ -214,6 +214,10 @@ impl Rendition {
         changes
     }
 
+    fn lane(&self, ctx: &Ctx) -> String {
+        lane(&ctx.live_stream_id, &self.name)
+    }
+
     fn key(&self, ctx: &Ctx, file_name: &str) -> String {
         keys::segment(&ctx.live_stream_id, &self.name, file_name)
     }
@@ -226,9 +230,8 @@ impl Rendition {
             format!("init-{}.mp4", self.init_generation)
         };
         let key = self.key(ctx, &name);
-        ctx.live.cache.insert(key.clone(), data.clone());
-        let attempts = ctx.live.config.store_attempts;
-        if let Err(e) = put_with_retry(&ctx.live.store, attempts, &key, data).await {
+        ctx.live.media.cache().insert(key.clone(), data.clone());
+        if let Err(e) = ctx.live.media.put(&self.lane(ctx), &key, vec![data]).await {
             // The hot cache still serves live viewers; the recording will
             // miss it, which the log says.
             error!(rendition = %self.name, error = %e, key, "could not store the initialization segment");
@@ -242,7 +245,8 @@ impl Rendition {
         let sequence = part.segment_sequence;
         let file_name = format!("{sequence}.{}.m4s", part.index);
         ctx.live
-            .cache
+            .media
+            .cache()
             .insert(self.key(ctx, &file_name), part.to_bytes());
         if part.index == 0 {
             let head = SegmentHead {
@@ -284,15 +288,13 @@ impl Rendition {
         let key = self.key(ctx, &file_name);
         let size_bytes = seg.size_bytes();
         let whole = seg.to_bytes();
-        let gap = match put_with_retry(&live.store, live.config.store_attempts, &key, whole.clone())
-            .await
-        {
-            Ok(()) => {
-                live.cache.insert(key, whole);
-                false
-            }
+        // Durable when `put` returns (local disk, or the upload spool of a
+        // remote store); the hot cache serves live viewers meanwhile.
+        live.media.cache().insert(key.clone(), whole);
+        let gap = match live.media.put(&self.lane(ctx), &key, seg.data).await {
+            Ok(()) => false,
             Err(e) => {
-                error!(rendition = %self.name, error = %e, sequence, "segment lost: storage failed; listing it as a gap");
+                error!(rendition = %self.name, error = %e, sequence, "segment lost: could not store it; listing it as a gap");
                 self.gaps += 1;
                 true
             }

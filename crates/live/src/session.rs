@@ -9,19 +9,33 @@ use av::{DemuxEvent, MediaInfo, Time90k, TrackKind};
 use bytes::Bytes;
 use control::{Channel, Db, LatencyMode};
 use packager::{LowLatencyOptions, SegmentFormat, SegmenterConfig};
-use storage::{HotCache, Store, keys};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use storage::{HotCache, Media, keys};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, error, info, info_span, warn};
 use transcode::{Ladder, LadderEvent, TranscodeConfig};
 
-use crate::registry::{Playlists, Registry, SessionView};
+use crate::registry::{Attach, Playlists, Registry, SessionView};
 use crate::render::{
-    FinalRendition, SOURCE_RENDITION, VariantInfo, ingest_info, master_playlist, put_with_retry,
-    store_final_playlists,
+    FinalRendition, SOURCE_RENDITION, VariantInfo, flush_broadcast, ingest_info, lane,
+    master_playlist, public_master, store_final_playlists,
 };
 use crate::rendition::{Changes, Ctx, Rendition};
 use crate::{Error, LiveConfig, Result};
+
+/// A publisher's connection to its broadcast, from [`Live::start`].
+pub struct Publish {
+    /// Media in, stamped with when it arrived. Dropping it disconnects the
+    /// publisher; the broadcast then waits out its reconnect window.
+    pub sink: mpsc::Sender<(Instant, DemuxEvent)>,
+    /// Fire before dropping `sink` when the publisher ended on purpose (an
+    /// RTMP unpublish): the broadcast ends at once, with no reconnect window.
+    pub finished: oneshot::Sender<()>,
+    pub live_stream_id: String,
+    /// The publisher came back within the reconnect window and continues
+    /// the same broadcast.
+    pub resumed: bool,
+}
 
 /// Starts and tracks live broadcasts. Cheap to clone.
 #[derive(Clone)]
@@ -31,8 +45,11 @@ pub struct Live {
 
 pub(crate) struct Inner {
     pub(crate) db: Db,
-    pub(crate) store: Store,
-    pub(crate) cache: Arc<HotCache>,
+    /// Storage (local disk, or a remote store through the upload spool)
+    /// and the hot cache of recent segments and parts.
+    pub(crate) media: Media,
+    /// Base URL of a CDN or public bucket for stored master playlists.
+    pub(crate) public_base_url: Option<String>,
     pub(crate) config: LiveConfig,
     pub(crate) registry: Registry,
     /// Supervisor tasks of the actors, to wait for them on shutdown.
@@ -45,12 +62,14 @@ pub(crate) struct Inner {
 }
 
 impl Live {
-    /// `cache` holds recent segments and LL-HLS parts for the origin;
-    /// `transcode` the ladders and how many may run at once.
+    /// `media` is where segments go (and its hot cache what the origin
+    /// serves live viewers from); `public_base_url` a CDN or public bucket
+    /// for stored master playlists; `transcode` the ladders and how many may
+    /// run at once.
     pub fn new(
         db: Db,
-        store: Store,
-        cache: Arc<HotCache>,
+        media: Media,
+        public_base_url: Option<String>,
         config: LiveConfig,
         transcode: TranscodeConfig,
     ) -> Self {
@@ -58,8 +77,8 @@ impl Live {
         Live {
             inner: Arc::new(Inner {
                 db,
-                store,
-                cache,
+                media,
+                public_base_url,
                 config,
                 registry: Registry::default(),
                 tasks: Mutex::new(Vec::new()),
@@ -77,21 +96,42 @@ impl Live {
 
     /// The hot cache of recent segments and parts.
     pub fn cache(&self) -> &Arc<HotCache> {
-        &self.inner.cache
+        self.inner.media.cache()
     }
 
-    /// Opens a broadcast on `channel` and spawns its actor. Media sent into
-    /// the returned sender is packaged; dropping it ends the broadcast.
-    /// `queue_depth` bounds the events buffered ahead of the actor. Returns
-    /// the sender and the new live stream's id.
-    pub async fn start(
-        &self,
-        channel: &Channel,
-        queue_depth: usize,
-    ) -> Result<(mpsc::Sender<(Instant, DemuxEvent)>, String)> {
+    /// Storage, for the origin's reads.
+    pub fn media(&self) -> &Media {
+        &self.inner.media
+    }
+
+    /// Opens a broadcast on `channel` and spawns its actor, or reconnects
+    /// the publisher to the channel's broadcast if it is waiting in its
+    /// reconnect window. `queue_depth` bounds the events buffered ahead of
+    /// the actor. [`Error::Busy`] while another publisher is connected.
+    pub async fn start(&self, channel: &Channel, queue_depth: usize) -> Result<Publish> {
         let inner = &self.inner;
-        if inner.registry.get(&channel.channel_id).is_some() {
-            return Err(Error::Busy(channel.slug.clone()));
+        let (tx, rx) = mpsc::channel(queue_depth.max(1));
+        let (finished_tx, finished_rx) = oneshot::channel();
+        if let Some(view) = inner.registry.get(&channel.channel_id) {
+            // Claim the session for this publisher, then hand it the media.
+            if view.is_connected() || !view.claim() {
+                return Err(Error::Busy(channel.slug.clone()));
+            }
+            let attach = Attach {
+                media: rx,
+                finished: finished_rx,
+            };
+            if !view.try_attach(attach) {
+                // The session is ending; the encoder's retry finds a new one.
+                view.set_connected(false);
+                return Err(Error::Busy(channel.slug.clone()));
+            }
+            return Ok(Publish {
+                sink: tx,
+                finished: finished_tx,
+                live_stream_id: view.live_stream_id.clone(),
+                resumed: true,
+            });
         }
         let live_stream = match inner.db.begin_live_stream(&channel.channel_id).await {
             Ok(ls) => ls,
@@ -111,16 +151,19 @@ impl Live {
             None
         };
         let (playlists_tx, playlists_rx) = watch::channel(Arc::new(Playlists::default()));
+        let (attach_tx, attach_rx) = mpsc::channel(1);
+        let stop = Arc::new(Notify::new());
         let view = Arc::new(SessionView::new(
             live_stream_id.clone(),
             channel.channel_id.clone(),
             playlists_rx,
+            attach_tx,
+            stop.clone(),
         ));
-        if !inner.registry.insert(view) {
+        if !inner.registry.insert(view.clone()) {
             end_with_retry(&inner.db, &live_stream_id, "lost a start race").await;
             return Err(Error::Busy(channel.slug.clone()));
         }
-        let (tx, rx) = mpsc::channel(queue_depth.max(1));
         let format = match channel.segment_format {
             control::SegmentFormat::Ts => SegmentFormat::MpegTs,
             control::SegmentFormat::Fmp4 => SegmentFormat::Fmp4,
@@ -162,11 +205,18 @@ impl Live {
             thumbnail_due: None,
             thumbnail_job: None,
             poster_written: false,
+            view,
+            attach_rx,
+            stop,
+            reconnect_window: Duration::from_secs(u64::from(channel.reconnect_window_s)),
+            rebase_pending: false,
+            ts_offset: Time90k::ZERO,
+            max_dts: None,
         };
         // A root span: the broadcast outlives the connection that started it.
         let span = info_span!(parent: None, "live", channel = %channel.slug, live_stream = %live_stream_id);
         info!(parent: &span, "broadcast started");
-        let actor = tokio::spawn(session.run(rx).instrument(span.clone()));
+        let actor = tokio::spawn(session.run(rx, finished_rx).instrument(span.clone()));
         // The supervisor cleans up after an actor that panicked, so a bug
         // cannot leave the channel "already live" until the next restart.
         let supervisor = {
@@ -189,7 +239,25 @@ impl Live {
         let mut tasks = inner.tasks.lock().unwrap_or_else(|p| p.into_inner());
         tasks.retain(|t| !t.is_finished());
         tasks.push(supervisor);
-        Ok((tx, live_stream_id))
+        Ok(Publish {
+            sink: tx,
+            finished: finished_tx,
+            live_stream_id,
+            resumed: false,
+        })
+    }
+
+    /// Ends the channel's broadcast now (API `complete`, a disabled
+    /// channel): its publisher is disconnected and there is no reconnect
+    /// window. False if the channel has none.
+    pub fn stop(&self, channel_id: &str) -> bool {
+        match self.inner.registry.get(channel_id) {
+            Some(view) => {
+                view.stop();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Marks the server as stopping: broadcasts that end from now on record
@@ -235,6 +303,24 @@ async fn end_with_retry(db: &Db, live_stream_id: &str, reason: &str) {
 /// reaps ffmpeg), which takes milliseconds the async workers should not.
 fn drop_off_runtime(ladder: Ladder) {
     tokio::task::spawn_blocking(move || drop(ladder));
+}
+
+/// The next media event, or never while no publisher is connected.
+async fn recv_input(
+    rx: &mut Option<mpsc::Receiver<(Instant, DemuxEvent)>>,
+) -> Option<(Instant, DemuxEvent)> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next ladder event, or never when there is no ladder.
@@ -283,6 +369,20 @@ pub(crate) struct Session {
     thumbnail_job: Option<tokio::task::JoinHandle<()>>,
     /// The first thumbnail was also stored as the recording's poster.
     poster_written: bool,
+    view: Arc<SessionView>,
+    /// Publishers coming back within the reconnect window.
+    attach_rx: mpsc::Receiver<Attach>,
+    stop: Arc<Notify>,
+    /// How long a broadcast whose publisher dropped waits for it.
+    reconnect_window: Duration,
+    /// The next access unit is the first from a reconnected publisher:
+    /// its timestamps are moved to follow the last ones.
+    rebase_pending: bool,
+    /// Added to the current publisher's timestamps so they keep increasing
+    /// across reconnects (encoders restart theirs at 0).
+    ts_offset: Time90k,
+    /// Highest decode time pushed so far (after the offset).
+    max_dts: Option<Time90k>,
 }
 
 impl Session {
@@ -293,23 +393,88 @@ impl Session {
         }
     }
 
-    async fn run(mut self, mut rx: mpsc::Receiver<(Instant, DemuxEvent)>) {
-        loop {
+    async fn run(
+        mut self,
+        rx: mpsc::Receiver<(Instant, DemuxEvent)>,
+        finished: oneshot::Receiver<()>,
+    ) {
+        let mut input = Some(rx);
+        let mut finished = Some(finished);
+        let mut deadline: Option<tokio::time::Instant> = None;
+        let stop = self.stop.clone();
+        let reason = loop {
             tokio::select! {
-                input = rx.recv() => match input {
+                _ = stop.notified() => break "ended by request",
+                event = recv_input(&mut input) => match event {
                     Some((received_at, event)) => self.on_event(received_at, event).await,
-                    None => break,
+                    None => {
+                        input = None;
+                        let clean = finished.take().is_some_and(|mut f| f.try_recv().is_ok());
+                        if self.live.shutting_down.load(Ordering::Relaxed) {
+                            break "server shutting down";
+                        }
+                        if clean {
+                            break "publisher finished";
+                        }
+                        if self.reconnect_window.is_zero() {
+                            break "publisher disconnected";
+                        }
+                        self.view.set_connected(false);
+                        if let Err(e) = self.live.db.set_live_stream_disconnected(&self.live_stream_id).await {
+                            error!(error = %e, "could not mark the live stream disconnected");
+                        }
+                        info!(
+                            reconnect_window_s = self.reconnect_window.as_secs(),
+                            "publisher disconnected; waiting for it to come back"
+                        );
+                        deadline = Some(tokio::time::Instant::now() + self.reconnect_window);
+                    }
                 },
+                Some(attach) = self.attach_rx.recv(), if input.is_none() => {
+                    input = Some(attach.media);
+                    finished = Some(attach.finished);
+                    deadline = None;
+                    self.rebase_pending = true;
+                    if let Err(e) = self
+                        .live
+                        .db
+                        .set_live_stream_active(&self.live_stream_id, ingest_info(&self.renditions[0].info))
+                        .await
+                    {
+                        error!(error = %e, "could not mark the live stream active again");
+                    }
+                    info!("publisher reconnected; the broadcast continues after a discontinuity");
+                }
+                _ = sleep_until(deadline) => break "reconnect window elapsed",
                 Some(event) = recv_ladder(&mut self.ladder_rx) => self.on_ladder_event(event).await,
             }
-        }
+        };
+        // No publisher may join a broadcast that is ending.
+        self.attach_rx.close();
         self.finish_ladder().await;
-        let reason = if self.live.shutting_down.load(Ordering::Relaxed) {
+        let reason = if reason == "publisher disconnected"
+            && self.live.shutting_down.load(Ordering::Relaxed)
+        {
             "server shutting down"
         } else {
-            "publisher disconnected"
+            reason
         };
         self.finish(reason).await;
+    }
+
+    /// Moves a reconnected publisher's timestamps to follow the broadcast's.
+    fn rebase(&mut self, mut au: av::AccessUnit) -> av::AccessUnit {
+        if std::mem::take(&mut self.rebase_pending)
+            && let Some(max) = self.max_dts
+        {
+            // One frame after the last decode time (30 fps; the
+            // discontinuity tells players not to expect exact continuity).
+            self.ts_offset = max + Time90k(3000) - au.dts;
+        }
+        au.pts += self.ts_offset;
+        au.dts += self.ts_offset;
+        self.max_dts = Some(self.max_dts.map_or(au.dts, |m| m.max(au.dts)));
+        au
     }
 
     async fn on_event(&mut self, received_at: Instant, event: DemuxEvent) {
@@ -330,6 +495,7 @@ impl Session {
                 changes
             }
             DemuxEvent::Unit(au) => {
+                let au = self.rebase(au);
                 self.last_arrival = Some(received_at);
                 match au.track {
                     TrackKind::Audio => {
@@ -575,16 +741,13 @@ impl Session {
                 }
                 Err(_) => return,
             };
-            let attempts = live.config.store_attempts;
             let key = keys::thumbnail(&id);
-            live.cache.insert(key.clone(), jpeg.clone());
-            if let Err(e) = put_with_retry(&live.store, attempts, &key, jpeg.clone()).await {
+            live.media.cache().insert(key.clone(), jpeg.clone());
+            let lane = format!("live/{id}/images");
+            if let Err(e) = live.media.put(&lane, &key, vec![jpeg.clone()]).await {
                 warn!(error = %e, "could not store the thumbnail");
             }
-            if poster
-                && let Err(e) =
-                    put_with_retry(&live.store, attempts, &keys::poster(&id), jpeg).await
-            {
+            if poster && let Err(e) = live.media.put(&lane, &keys::poster(&id), vec![jpeg]).await {
                 warn!(error = %e, "could not store the poster");
             }
         }));
@@ -692,16 +855,33 @@ impl Session {
         if !to_store || !has_segment {
             return;
         }
-        let attempts = config.store_attempts;
+        // Each playlist goes in its rendition's upload lane, after the
+        // segments it lists: a bucket never shows a playlist before them.
         let id = &self.live_stream_id;
         for (name, body) in stored_bodies {
             let key = keys::media_playlist(id, &name);
-            if let Err(e) = put_with_retry(&self.live.store, attempts, &key, body).await {
+            if let Err(e) = self
+                .live
+                .media
+                .put(&lane(id, &name), &key, vec![body])
+                .await
+            {
                 error!(error = %e, key, "could not store playlist");
             }
         }
         let key = keys::master_playlist(id);
-        if let Err(e) = put_with_retry(&self.live.store, attempts, &key, master).await {
+        let stored_master = public_master(
+            &String::from_utf8_lossy(&master),
+            self.live.public_base_url.as_deref(),
+            id,
+        );
+        let lane = lane(id, SOURCE_RENDITION);
+        if let Err(e) = self
+            .live
+            .media
+            .put(&lane, &key, vec![Bytes::from(stored_master)])
+            .await
+        {
             error!(error = %e, key, "could not store playlist");
         }
     }
@@ -732,12 +912,12 @@ impl Session {
                 })
                 .collect();
             let result = store_final_playlists(
-                &live.store,
-                live.config.store_attempts,
+                &live.media,
                 &self.live_stream_id,
                 &finals,
                 window,
                 &self.master(keys::MEDIA_PLAYLIST),
+                live.public_base_url.as_deref(),
             )
             .await;
             if let Err(e) = &result {
@@ -752,28 +932,46 @@ impl Session {
         // playlists are there) and the channel may go live again.
         live.registry.remove(&self.channel_id, &self.live_stream_id);
         // Parts are no longer listed anywhere.
-        live.cache.remove_prefix(&format!(
+        live.media.cache().remove_prefix(&format!(
             "{}/",
             keys::live_stream_prefix(&self.live_stream_id)
         ));
         let source = &self.renditions[0];
-        if let Some(vod_id) = &self.vod_id {
-            let result = match (segments, stored) {
-                (0, _) => live.db.fail_vod(vod_id).await.map(|_| ()),
-                (n, true) => live
-                    .db
-                    .finish_vod(
-                        vod_id,
-                        source.playlist.total_duration().as_millis(),
-                        u32::try_from(n).unwrap_or(u32::MAX),
-                    )
-                    .await
-                    .map(|_| ()),
-                // Left `recording`: recovery rebuilds it from the segment index.
-                (_, false) => Ok(()),
+        if let Some(vod_id) = self.vod_id.clone() {
+            let db = live.db.clone();
+            let media = live.media.clone();
+            let id = self.live_stream_id.clone();
+            let names: Vec<String> = self.renditions.iter().map(|r| r.name.clone()).collect();
+            let duration_ms = source.playlist.total_duration().as_millis();
+            // The recording is ready once the store has every one of its
+            // objects: at once on local disk; for a remote store when the
+            // upload lanes drain, which an outage can delay. Waiting must not
+            // hold up the end of the broadcast, so it runs on its own.
+            let finish = async move {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                let result = match (segments, stored) {
+                    (0, _) => db.fail_vod(&vod_id).await.map(|_| ()),
+                    (n, true) => {
+                        let mut wait = Duration::from_secs(30);
+                        while !flush_broadcast(&media, &id, &names, wait).await {
+                            warn!(vod = %vod_id, "the store has not confirmed every object of the recording yet; still waiting");
+                            wait = (wait * 2).min(Duration::from_secs(600));
+                        }
+                        db.finish_vod(&vod_id, duration_ms, u32::try_from(n).unwrap_or(u32::MAX))
+                            .await
+                            .map(|_| ())
+                    }
+                    // Left `recording`: recovery rebuilds it from the segment index.
+                    (_, false) => Ok(()),
+                };
+                if let Err(e) = result {
+                    error!(error = %e, vod = %vod_id, "could not finalize the VOD");
+                }
             };
-            if let Err(e) = result {
-                error!(error = %e, vod = %vod_id, "could not finalize the VOD");
+            if live.media.is_remote() {
+                tokio::spawn(finish.instrument(tracing::Span::current()));
+            } else {
+                finish.await;
             }
         }
         info!(

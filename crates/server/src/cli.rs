@@ -51,10 +51,27 @@ pub enum Command {
     /// Manage channels (what creators stream to).
     #[command(subcommand)]
     Channel(ChannelCommand),
+    /// Inspect and clean object storage.
+    #[command(subcommand)]
+    Storage(StorageCommand),
     /// Remux a file (FLV or MP4, H.264 + AAC) into an HLS VOD with the live
     /// packager: OUTDIR gets index.m3u8, master.m3u8 and the segments. No
     /// re-encoding; segments are cut at keyframes.
     Segment(SegmentArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StorageCommand {
+    /// Find objects of broadcasts the database does not know (orphans);
+    /// with --delete, remove them.
+    Sweep {
+        /// Delete the orphaned objects (default: only report them).
+        #[arg(long)]
+        delete: bool,
+        /// Print {"broadcasts","objects","deleted"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +166,10 @@ pub struct ChannelCreate {
     /// or low (Low-Latency HLS with 0.5 s parts, ~2-3 s behind live).
     #[arg(long, value_enum, default_value_t = Latency::Standard)]
     pub latency: Latency,
+    /// Seconds a broadcast waits for a publisher that dropped (not one that
+    /// stopped on purpose) to come back and continue it (0-1800; default 60).
+    #[arg(long, value_name = "S")]
+    pub reconnect_window: Option<u32>,
     /// Transcoding ladder preset (see [transcode.ladders] in the config):
     /// "default" (source + 720p/480p/360p below the source) or
     /// "passthrough-only". Default: "default".

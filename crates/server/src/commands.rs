@@ -4,7 +4,9 @@ use anyhow::{Context, anyhow};
 use control::{Db, LatencyMode, NewChannel, NewUser};
 use serde_json::json;
 
-use crate::cli::{ChannelCommand, Cli, Command, Latency, Role, SegmentFormatArg, UserCommand};
+use crate::cli::{
+    ChannelCommand, Cli, Command, Latency, Role, SegmentFormatArg, StorageCommand, UserCommand,
+};
 use crate::config::{Config, Resolved};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -77,6 +79,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .await
                 .context("cannot create channel")?;
+            let created = match args.reconnect_window {
+                Some(window) => {
+                    let channel = db
+                        .update_channel(
+                            &created.channel.channel_id,
+                            control::ChannelUpdate {
+                                reconnect_window_s: Some(window),
+                                ..Default::default()
+                            },
+                        )
+                        .await
+                        .context("cannot set the reconnect window")?;
+                    control::CreatedChannel { channel, ..created }
+                }
+                None => created,
+            };
             db.close().await;
             let config = &resolved.config;
             let rtmp_url = config.rtmp.effective_public_url();
@@ -107,6 +125,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
                 println!();
                 println!("Playback (HLS): {hls_url}");
+            }
+            Ok(())
+        }
+        Command::Storage(StorageCommand::Sweep { delete, json }) => {
+            let db = open_db(&resolved).await?;
+            let config = &resolved.config;
+            let media =
+                storage::Media::open(&config.storage, &resolved.storage_url, &resolved.spool_dir)
+                    .await
+                    .context("cannot open storage")?;
+            let found = crate::sweep::orphans(&db, &media).await?;
+            let objects: usize = found.values().map(Vec::len).sum();
+            let mut deleted = 0;
+            if delete {
+                for id in found.keys() {
+                    deleted += media
+                        .delete_prefix(&storage::keys::live_stream_prefix(id))
+                        .await?;
+                }
+            }
+            media.shutdown(std::time::Duration::from_secs(30)).await;
+            db.close().await;
+            if json {
+                println!(
+                    "{}",
+                    json!({"broadcasts": found.len(), "objects": objects, "deleted": deleted})
+                );
+            } else if found.is_empty() {
+                println!("no orphaned objects");
+            } else {
+                for (id, keys) in &found {
+                    println!("live/{id}/: {} objects of an unknown broadcast", keys.len());
+                }
+                if delete {
+                    println!("deleted {deleted} objects");
+                } else {
+                    println!("run with --delete to remove them");
+                }
             }
             Ok(())
         }

@@ -18,13 +18,11 @@ pub struct Config {
     /// Database URL (env `AETHEX_DATABASE_URL`): `sqlite://PATH` or
     /// `postgres://USER:PASS@HOST/DB`. Empty: `sqlite://{data_dir}/aethex.db`.
     pub database_url: String,
-    /// Object storage URL (env `AETHEX_STORAGE_URL`): `file:///ABS/DIR`.
-    /// Empty: `file://{data_dir}/media`.
-    pub storage_url: String,
     pub http: api::HttpConfig,
     pub rtmp: ingest::IngestConfig,
     pub hls: live::LiveConfig,
     pub transcode: transcode::TranscodeConfig,
+    pub storage: storage::StorageConfig,
 }
 
 impl Default for Config {
@@ -32,11 +30,11 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("./data"),
             database_url: String::new(),
-            storage_url: String::new(),
             http: api::HttpConfig::default(),
             rtmp: ingest::IngestConfig::default(),
             hls: live::LiveConfig::default(),
             transcode: transcode::TranscodeConfig::default(),
+            storage: storage::StorageConfig::default(),
         }
     }
 }
@@ -47,6 +45,8 @@ pub struct Resolved {
     pub config: Config,
     pub database_url: String,
     pub storage_url: String,
+    /// Where uploads to a remote store wait until it confirms them.
+    pub spool_dir: PathBuf,
 }
 
 impl Config {
@@ -80,7 +80,7 @@ impl Config {
             self.database_url = v;
         }
         if let Some(v) = nonempty("AETHEX_STORAGE_URL") {
-            self.storage_url = v;
+            self.storage.url = v;
         }
         if let Some(v) = nonempty("AETHEX_HTTP_ADDR") {
             self.http.listen = v.parse().with_context(|| {
@@ -111,6 +111,9 @@ impl Config {
         if let Err(e) = self.transcode.validate() {
             bail!("transcode: {e}");
         }
+        if let Err(e) = self.storage.validate() {
+            bail!("{e}");
+        }
         Ok(())
     }
 
@@ -125,19 +128,25 @@ impl Config {
         } else {
             self.database_url.clone()
         };
-        let storage_url = if self.storage_url.is_empty() {
+        let storage_url = if self.storage.url.is_empty() {
             url::Url::from_directory_path(data_dir.join("media"))
                 .map_err(|()| {
                     anyhow::anyhow!("data directory {} is not absolute", data_dir.display())
                 })?
                 .to_string()
         } else {
-            self.storage_url.clone()
+            self.storage.url.clone()
+        };
+        let spool_dir = if self.storage.spool_dir.is_empty() {
+            data_dir.join("spool")
+        } else {
+            PathBuf::from(&self.storage.spool_dir)
         };
         Ok(Resolved {
             config: self,
             database_url,
             storage_url,
+            spool_dir,
         })
     }
 }

@@ -10,6 +10,7 @@ mod logging;
 mod publish;
 mod segment;
 mod serve;
+mod sweep;
 
 use clap::Parser;
 

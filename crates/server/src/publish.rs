@@ -26,10 +26,16 @@ impl PublishHandler for Publisher {
             return Err(Refusal::Disabled(channel.slug));
         }
         match self.live.start(&channel, self.queue_depth).await {
-            Ok((sink, _live_stream_id)) => Ok(PublishGrant {
-                label: channel.slug,
-                sink,
-            }),
+            Ok(publish) => {
+                if publish.resumed {
+                    tracing::info!(channel = %channel.slug, live_stream = %publish.live_stream_id, "publisher reconnected within the reconnect window");
+                }
+                Ok(PublishGrant {
+                    label: channel.slug,
+                    sink: publish.sink,
+                    finished: Some(publish.finished),
+                })
+            }
             Err(live::Error::Busy(slug)) => Err(Refusal::Busy(slug)),
             Err(e) => {
                 error!(error = %e, channel = %channel.slug, "could not start the live stream");

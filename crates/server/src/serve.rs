@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use live::Live;
-use storage::{HotCache, Store};
+use storage::Media;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -18,18 +18,20 @@ use crate::publish::Publisher;
 /// How long shutdown waits for broadcasts to write their last segment and
 /// playlists.
 const FINALIZE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long shutdown waits for pending uploads to reach a remote store.
+const UPLOAD_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
     let config = &resolved.config;
     let db = open_db(&resolved).await?;
-    let store = Store::open(&resolved.storage_url).context("cannot open storage")?;
-    let cache = Arc::new(HotCache::new(
-        config.hls.hot_cache_mb.saturating_mul(1 << 20),
-    ));
+    let media = Media::open(&config.storage, &resolved.storage_url, &resolved.spool_dir)
+        .await
+        .context("cannot open storage")?;
+    let public_base_url = Some(config.storage.public_base_url.clone()).filter(|u| !u.is_empty());
     let live = Live::new(
         db.clone(),
-        store.clone(),
-        cache,
+        media.clone(),
+        public_base_url,
         config.hls.clone(),
         config.transcode.clone(),
     );
@@ -52,7 +54,7 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
         rtmp = %rtmp.local_addr()?,
         http = %http.local_addr()?,
         database = %redact(&resolved.database_url),
-        storage = %store.url(),
+        storage = %media.url(),
         obs_server = %config.rtmp.effective_public_url(),
         "AeThex LIVE is up"
     );
@@ -72,9 +74,10 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
         publisher,
         shutdown_rx.clone(),
     ));
+    tokio::spawn(crate::sweep::report_orphans(db.clone(), media.clone()));
     let app = api::router(api::AppState {
         db: db.clone(),
-        store,
+        media: media.clone(),
         live: live.clone(),
     });
     let mut http_shutdown = http_shutdown_rx;
@@ -124,6 +127,12 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
         .is_err()
     {
         warn!("HTTP connections still open after 5 s; closing");
+    }
+    // Uploads still pending stay in the spool for the next start.
+    if !media.shutdown(UPLOAD_DRAIN_TIMEOUT).await {
+        warn!(
+            "uploads still pending after {UPLOAD_DRAIN_TIMEOUT:?}; they stay in the spool and resume at the next start"
+        );
     }
     db.close().await;
     info!("stopped");

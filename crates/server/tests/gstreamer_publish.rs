@@ -10,7 +10,9 @@ use common::*;
 #[tokio::test(flavor = "multi_thread")]
 async fn gstreamer_rtmp2sink_publishes() {
     let server = Server::start(Database::Sqlite).await;
-    let ch = server.create_channel("dave");
+    // rtmp2sink closes the connection without an RTMP unpublish, which is
+    // what a dropped publisher looks like: no reconnect window here.
+    let ch = server.create_channel_with("dave", &["--reconnect-window", "0"]);
     let mut gst = Publisher::gstreamer(
         "h264_360p30_video_only.flv",
         &format!("{}/{}", ch.rtmp_url, ch.stream_key),

@@ -356,6 +356,13 @@ impl Publisher {
         }
     }
 
+    /// Kills the publisher abruptly (SIGKILL): its connection drops without
+    /// an RTMP unpublish, as when a creator's network fails.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Waits for exit (bounded) and returns (success, stderr).
     pub fn wait(&mut self, timeout: Duration) -> (bool, String) {
         let status = wait_child(&mut self.child, timeout);
