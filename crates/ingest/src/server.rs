@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, timeout_at};
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 use crate::{Connection, Error, Event, IngestConfig};
 
@@ -136,7 +136,7 @@ pub async fn serve<H: PublishHandler>(
         let mut shutdown = shutdown.clone();
         tasks.spawn(
             async move {
-                debug!("connection opened");
+                info!("RTMP connection opened");
                 let outcome = tokio::select! {
                     o = handle(socket, peer, conn_id, &config, &*handler) => o,
                     _ = shutdown.wait_for(|s| *s) => Ok(Closed::Shutdown),

@@ -90,6 +90,9 @@ pub(crate) struct Rendition {
     pub estimated_bps: Option<u64>,
     pub gaps: u64,
     pub dropped_units: u64,
+    /// Segments (by index in the playlist) already handed out by
+    /// [`Rendition::take_expired`].
+    expired: usize,
 }
 
 impl Rendition {
@@ -113,7 +116,28 @@ impl Rendition {
             estimated_bps: None,
             gaps: 0,
             dropped_units: 0,
+            expired: 0,
         }
+    }
+
+    /// The URIs of segments that left a live window of `window` segments
+    /// since the last call (for channels that do not record, whose segments
+    /// are deleted once no player needs them).
+    pub fn take_expired(&mut self, window: usize) -> Vec<String> {
+        let listed = self.playlist.segments().len();
+        let keep_from = listed.saturating_sub(window);
+        if keep_from <= self.expired {
+            return Vec::new();
+        }
+        let uris = self
+            .playlist
+            .segments()
+            .skip(self.expired)
+            .take(keep_from - self.expired)
+            .map(|s| s.uri.clone())
+            .collect();
+        self.expired = keep_from;
+        uris
     }
 
     /// A new video configuration: close the current segmenter; the next

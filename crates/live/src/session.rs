@@ -209,6 +209,8 @@ impl Live {
             attach_rx,
             stop,
             reconnect_window: Duration::from_secs(u64::from(channel.reconnect_window_s)),
+            record: channel.record,
+            expiring: std::collections::VecDeque::new(),
             rebase_pending: false,
             ts_offset: Time90k::ZERO,
             max_dts: None,
@@ -383,6 +385,12 @@ pub(crate) struct Session {
     ts_offset: Time90k,
     /// Highest decode time pushed so far (after the offset).
     max_dts: Option<Time90k>,
+    /// The channel records its broadcasts. If not, segments are deleted
+    /// once they left the live window (after a grace period), and the whole
+    /// broadcast some time after it ended.
+    record: bool,
+    /// Objects to delete, and when (channels that do not record).
+    expiring: std::collections::VecDeque<(Instant, String)>,
 }
 
 impl Session {
@@ -779,6 +787,31 @@ impl Session {
         }
     }
 
+    /// Channels that do not record: schedules the deletion of segments that
+    /// left the live window and deletes those whose grace period is over.
+    async fn expire_segments(&mut self) {
+        let window = if self.low_latency {
+            self.live.config.low_latency_window_segments
+        } else {
+            self.live.config.playlist_window_segments
+        };
+        let due_at = Instant::now() + Duration::from_secs(self.live.config.retention_grace_s);
+        for r in &mut self.renditions {
+            for uri in r.take_expired(window) {
+                let key = keys::segment(&self.live_stream_id, &r.name, &uri);
+                self.expiring.push_back((due_at, key));
+            }
+        }
+        let now = Instant::now();
+        while self.expiring.front().is_some_and(|(due, _)| *due <= now) {
+            if let Some((_, key)) = self.expiring.pop_front() {
+                if let Err(e) = self.live.media.delete(&key).await {
+                    warn!(error = %e, key, "could not delete an expired segment");
+                }
+            }
+        }
+    }
+
     /// The master playlist over the renditions that have media, pointing at
     /// `{rendition}/{media_playlist}`.
     fn master(&self, media_playlist: &str) -> String {
@@ -804,6 +837,9 @@ impl Session {
     /// standard live playlists: LL-HLS parts and blocking reloads exist only
     /// at this origin.
     async fn publish(&mut self, to_store: bool) {
+        if !self.record && to_store {
+            self.expire_segments().await;
+        }
         let config = &self.live.config;
         let window = if self.low_latency {
             config.low_latency_window_segments
@@ -931,11 +967,35 @@ impl Session {
         // The origin now serves this broadcast from storage (its final
         // playlists are there) and the channel may go live again.
         live.registry.remove(&self.channel_id, &self.live_stream_id);
-        // Parts are no longer listed anywhere.
-        live.media.cache().remove_prefix(&format!(
-            "{}/",
-            keys::live_stream_prefix(&self.live_stream_id)
-        ));
+        // Parts are no longer listed once players have had time to fetch the
+        // last ones (three target durations); segments are in storage.
+        let cache = live.media.cache().clone();
+        let cached = format!("{}/", keys::live_stream_prefix(&self.live_stream_id));
+        let grace =
+            Duration::from_secs(3 * self.renditions[0].playlist.target_duration_secs().max(1));
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            cache.remove_prefix(&cached);
+        });
+        if !self.record {
+            // Nothing is kept of a broadcast that is not recorded: its
+            // objects go once the players that saw it end have moved on.
+            let media = live.media.clone();
+            let prefix = keys::live_stream_prefix(&self.live_stream_id);
+            let grace = Duration::from_secs(live.config.retention_grace_s);
+            tokio::spawn(
+                async move {
+                    tokio::time::sleep(grace).await;
+                    match media.delete_prefix(&prefix).await {
+                        Ok(n) => info!(objects = n, "deleted a broadcast that was not recorded"),
+                        Err(e) => {
+                            warn!(error = %e, "could not delete a broadcast that was not recorded")
+                        }
+                    }
+                }
+                .instrument(tracing::Span::current()),
+            );
+        }
         let source = &self.renditions[0];
         if let Some(vod_id) = self.vod_id.clone() {
             let db = live.db.clone();

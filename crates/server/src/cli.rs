@@ -166,6 +166,10 @@ pub struct ChannelCreate {
     /// or low (Low-Latency HLS with 0.5 s parts, ~2-3 s behind live).
     #[arg(long, value_enum, default_value_t = Latency::Standard)]
     pub latency: Latency,
+    /// Do not record broadcasts as VODs: segments are deleted once they left
+    /// the live window (after hls.retention_grace_s).
+    #[arg(long)]
+    pub no_record: bool,
     /// Seconds a broadcast waits for a publisher that dropped (not one that
     /// stopped on purpose) to come back and continue it (0-1800; default 60).
     #[arg(long, value_name = "S")]

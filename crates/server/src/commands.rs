@@ -79,21 +79,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 })
                 .await
                 .context("cannot create channel")?;
-            let created = match args.reconnect_window {
-                Some(window) => {
-                    let channel = db
-                        .update_channel(
-                            &created.channel.channel_id,
-                            control::ChannelUpdate {
-                                reconnect_window_s: Some(window),
-                                ..Default::default()
-                            },
-                        )
-                        .await
-                        .context("cannot set the reconnect window")?;
-                    control::CreatedChannel { channel, ..created }
-                }
-                None => created,
+            let created = if args.reconnect_window.is_some() || args.no_record {
+                let channel = db
+                    .update_channel(
+                        &created.channel.channel_id,
+                        control::ChannelUpdate {
+                            reconnect_window_s: args.reconnect_window,
+                            record: args.no_record.then_some(false),
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .context("cannot set the channel's options")?;
+                control::CreatedChannel { channel, ..created }
+            } else {
+                created
             };
             db.close().await;
             let config = &resolved.config;

@@ -35,6 +35,18 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
         config.hls.clone(),
         config.transcode.clone(),
     );
+    // Before publishers arrive: build GStreamer's plugin registry (seconds
+    // on a cold machine) and check the transcoder's elements, so the first
+    // broadcast does not wait for it and a missing plugin is reported now.
+    let transcode_config = config.transcode.clone();
+    match tokio::task::spawn_blocking(move || transcode::preflight(&transcode_config)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(
+            error = %e,
+            "the transcoder cannot run; broadcasts will fail to start their ladders and play the source only"
+        ),
+        Err(e) => warn!(error = %e, "transcoder preflight panicked"),
+    }
     match live.recover().await {
         Ok(0) => {}
         Ok(n) => info!(

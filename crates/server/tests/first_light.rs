@@ -57,7 +57,8 @@ async fn first_light(db: Database) {
         .await
         .unwrap_or_else(|| {
             panic!(
-                "no master playlist 4 s after publish; log:\n{}",
+                "no master playlist 4 s after publish; {}\nserver log:\n{}",
+                publisher.report(),
                 server.log()
             )
         });

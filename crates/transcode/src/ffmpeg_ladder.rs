@@ -625,6 +625,11 @@ impl Supervision {
 
 /// Checks once per process and (path, encoder) that ffmpeg runs and can
 /// open the encoder, with a three-frame test encode.
+/// Checks, once per process, that `ffmpeg` runs and its encoder works.
+pub(crate) fn preflight(config: &TranscodeConfig) -> Result<()> {
+    check_encoder(&config.ffmpeg_path, &config.ffmpeg_encoder)
+}
+
 fn check_encoder(ffmpeg: &str, encoder: &str) -> Result<()> {
     static CHECKED: Mutex<Option<HashSet<(String, String)>>> = Mutex::new(None);
     let key = (ffmpeg.to_owned(), encoder.to_owned());

@@ -20,6 +20,38 @@ pub(crate) fn init() -> Result<()> {
         .map_err(Error::Init)
 }
 
+/// Every element factory the GStreamer ladder and thumbnails use.
+const FACTORIES: &[&str] = &[
+    "h264parse",
+    "avdec_h264",
+    "tee",
+    "queue",
+    "valve",
+    "videoscale",
+    "videoconvert",
+    "capsfilter",
+    "x264enc",
+    "jpegenc",
+];
+
+/// Initializes GStreamer (loading or building its plugin registry, which
+/// takes seconds on a cold machine) and checks that every element the
+/// pipelines use is installed; the error names the first missing one and
+/// its Debian package.
+pub(crate) fn preflight() -> Result<()> {
+    init()?;
+    for &factory in FACTORIES {
+        if gst::ElementFactory::find(factory).is_none() {
+            return Err(Error::MissingElement {
+                element: factory,
+                package: package_of(factory),
+                message: "no such element factory".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The Debian package with a factory, for error messages.
 fn package_of(factory: &str) -> &'static str {
     match factory {

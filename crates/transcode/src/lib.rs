@@ -14,7 +14,9 @@
 //!   rung) and FFmpeg (one child process; for hardware encoders).
 //! - [`thumbnail`]: a JPEG of one source keyframe.
 //!
-//! GStreamer is initialized lazily on first use.
+//! GStreamer is initialized lazily on first use; a server calls
+//! [`preflight`] at startup so the first broadcast does not pay for the
+//! plugin registry and a missing plugin is reported before anyone streams.
 
 mod config;
 mod error;
@@ -30,3 +32,15 @@ pub use config::{Backend, Rung, TranscodeConfig, select_rungs};
 pub use error::{Error, Result};
 pub use ladder::{Ladder, LadderEvent};
 pub use thumbnail::thumbnail;
+
+/// Prepares the configured backend and checks it can run: GStreamer is
+/// initialized and every element the pipelines use must exist; the FFmpeg
+/// backend needs `ffmpeg` on the path (thumbnails still use GStreamer).
+/// Blocking: call it from a blocking thread.
+pub fn preflight(config: &TranscodeConfig) -> Result<()> {
+    gst_elements::preflight()?;
+    if config.backend == Backend::Ffmpeg {
+        ffmpeg_ladder::preflight(config)?;
+    }
+    Ok(())
+}

@@ -363,6 +363,21 @@ impl Publisher {
         let _ = self.child.wait();
     }
 
+    /// What the publisher printed so far, and whether it is still running
+    /// (for failure messages).
+    pub fn report(&mut self) -> String {
+        let state = match self.child.try_wait() {
+            Ok(None) => "running".to_owned(),
+            Ok(Some(status)) => format!("exited: {status}"),
+            Err(e) => format!("unknown: {e}"),
+        };
+        let stderr = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
+        format!(
+            "publisher {state}, {:?} after start; its stderr:\n{stderr}",
+            self.started.elapsed()
+        )
+    }
+
     /// Waits for exit (bounded) and returns (success, stderr).
     pub fn wait(&mut self, timeout: Duration) -> (bool, String) {
         let status = wait_child(&mut self.child, timeout);
