@@ -10,6 +10,7 @@
 //! stream and marks its VOD ready. [`Live::recover`] finishes what a killed
 //! process left behind.
 
+mod cleanup;
 mod config;
 mod error;
 mod recover;
@@ -18,6 +19,7 @@ mod render;
 mod rendition;
 mod session;
 
+pub use cleanup::Removed;
 pub use config::LiveConfig;
 pub use error::{Error, Result};
 pub use registry::{MediaPlaylistView, Playlists, Registry, SessionView};

@@ -803,11 +803,9 @@ impl Session {
             }
         }
         let now = Instant::now();
-        while self.expiring.front().is_some_and(|(due, _)| *due <= now) {
-            if let Some((_, key)) = self.expiring.pop_front() {
-                if let Err(e) = self.live.media.delete(&key).await {
-                    warn!(error = %e, key, "could not delete an expired segment");
-                }
+        while let Some((_, key)) = self.expiring.pop_front_if(|(due, _)| *due <= now) {
+            if let Err(e) = self.live.media.delete(&key).await {
+                warn!(error = %e, key, "could not delete an expired segment");
             }
         }
     }

@@ -51,6 +51,9 @@ pub enum Command {
     /// Manage channels (what creators stream to).
     #[command(subcommand)]
     Channel(ChannelCommand),
+    /// List and delete recordings (VODs).
+    #[command(subcommand)]
+    Vod(VodCommand),
     /// Inspect and clean object storage.
     #[command(subcommand)]
     Storage(StorageCommand),
@@ -69,6 +72,29 @@ pub enum StorageCommand {
         #[arg(long)]
         delete: bool,
         /// Print {"broadcasts","objects","deleted"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VodCommand {
+    /// List a channel's recordings, newest first.
+    List {
+        /// Slug of the channel.
+        #[arg(long)]
+        channel: String,
+        /// Print a JSON array of VODs.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a recording: its row, its clips, and every object of its
+    /// broadcast in the store (segments, playlists, thumbnails, poster).
+    /// Refused while the broadcast is live.
+    Delete {
+        /// The VOD's id (from `aethex vod list`).
+        vod_id: String,
+        /// Print {"vod_id","live_stream_id","objects_deleted","clips_deleted"} as JSON.
         #[arg(long)]
         json: bool,
     },

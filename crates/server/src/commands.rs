@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::cli::{
     ChannelCommand, Cli, Command, Latency, Role, SegmentFormatArg, StorageCommand, UserCommand,
+    VodCommand,
 };
 use crate::config::{Config, Resolved};
 
@@ -128,13 +129,91 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Vod(VodCommand::List { channel, json }) => {
+            let db = open_db(&resolved).await?;
+            let ch = db
+                .channel_by_slug(&channel)
+                .await?
+                .ok_or_else(|| anyhow!("no channel with slug {channel:?}"))?;
+            let vods = db.list_vods(&ch.channel_id).await?;
+            db.close().await;
+            if json {
+                let list: Vec<_> = vods
+                    .iter()
+                    .map(|v| {
+                        json!({
+                            "vod_id": v.vod_id,
+                            "live_stream_id": v.live_stream_id,
+                            "status": v.status.as_str(),
+                            "title": v.title,
+                            "duration_s": v.duration_ms as f64 / 1000.0,
+                            "segment_count": v.segment_count,
+                            "created_at_ms": v.created_at_ms,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(list));
+            } else if vods.is_empty() {
+                println!("{channel:?} has no recordings");
+            } else {
+                for v in &vods {
+                    println!(
+                        "{}  {:<10} {:>8.1} s  {}",
+                        v.vod_id,
+                        v.status.as_str(),
+                        v.duration_ms as f64 / 1000.0,
+                        v.title
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Vod(VodCommand::Delete { vod_id, json }) => {
+            let db = open_db(&resolved).await?;
+            let config = &resolved.config;
+            let media = storage::Media::open_direct(&config.storage, &resolved.storage_url)
+                .await
+                .context("cannot open storage")?;
+            let live = live::Live::new(
+                db.clone(),
+                media,
+                None,
+                config.hls.clone(),
+                config.transcode.clone(),
+            );
+            let (deleted, removed) = live
+                .delete_vod(&vod_id)
+                .await
+                .with_context(|| format!("cannot delete VOD {vod_id}"))?;
+            db.close().await;
+            if json {
+                println!(
+                    "{}",
+                    json!({
+                        "vod_id": deleted.vod.vod_id,
+                        "live_stream_id": deleted.live_stream_id,
+                        "objects_deleted": removed.objects,
+                        "clips_deleted": deleted.clip_ids.len(),
+                    })
+                );
+            } else {
+                println!(
+                    "deleted VOD {} ({} objects, {} clips)",
+                    deleted.vod.vod_id,
+                    removed.objects,
+                    deleted.clip_ids.len()
+                );
+            }
+            Ok(())
+        }
         Command::Storage(StorageCommand::Sweep { delete, json }) => {
             let db = open_db(&resolved).await?;
             let config = &resolved.config;
-            let media =
-                storage::Media::open(&config.storage, &resolved.storage_url, &resolved.spool_dir)
-                    .await
-                    .context("cannot open storage")?;
+            // Direct: a running server holds the spool; orphans have no
+            // pending uploads anyway.
+            let media = storage::Media::open_direct(&config.storage, &resolved.storage_url)
+                .await
+                .context("cannot open storage")?;
             let found = crate::sweep::orphans(&db, &media).await?;
             let objects: usize = found.values().map(Vec::len).sum();
             let mut deleted = 0;

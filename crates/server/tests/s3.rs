@@ -205,6 +205,37 @@ async fn s3_end_to_end_consistent_and_playable_from_the_bucket() {
         "ffmpeg playing from the bucket: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // Deleting the VOD deletes every object of its broadcast.
+    let before = bucket_keys(&bucket)
+        .iter()
+        .filter(|k| k.starts_with(&format!("live/{lsid}/")))
+        .count();
+    assert!(before > 0);
+    let out = server.aethex(&["vod", "delete", &vod.vod_id, "--json"]);
+    assert!(
+        out.status.success(),
+        "vod delete: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["objects_deleted"], before, "{report}");
+    let left: Vec<_> = bucket_keys(&bucket)
+        .into_iter()
+        .filter(|k| k.starts_with(&format!("live/{lsid}/")))
+        .collect();
+    assert!(left.is_empty(), "left after vod delete: {left:?}");
+    let db = control::Db::connect(&server.database_url()).await.unwrap();
+    assert!(db.vod(&vod.vod_id).await.unwrap().is_none());
+    db.close().await;
+    // Deleting it again is a clear error.
+    let out = server.aethex(&["vod", "delete", &vod.vod_id]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not found"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -87,6 +87,23 @@ impl Media {
         })
     }
 
+    /// Opens the store for maintenance beside a running server (which holds
+    /// the spool): no spool and no upload queue, so puts go to the store
+    /// at once and the server's pending uploads are neither seen nor
+    /// cancelled. For the CLI's `storage sweep`, `vod delete` and the like.
+    pub async fn open_direct(config: &StorageConfig, url: &str) -> Result<Media> {
+        config.validate().map_err(Error::InvalidConfig)?;
+        let store = Store::open_with(url, config)?;
+        Ok(Media {
+            inner: Arc::new(Inner {
+                store,
+                uploader: None,
+                cache: Arc::new(HotCache::new(0)),
+                counters: Arc::new(Counters::default()),
+            }),
+        })
+    }
+
     /// Makes an object durable, then (remote stores) uploads it in the
     /// background.
     ///

@@ -199,7 +199,13 @@ impl Server {
 
     /// Runs an `aethex` command with the server's environment.
     pub fn aethex(&self, args: &[&str]) -> Output {
-        self.command().args(args).output().expect("run aethex")
+        let started = Instant::now();
+        let out = self.command().args(args).output().expect("run aethex");
+        // Slow CLI runs delay what a test times after them; say so.
+        if started.elapsed() > Duration::from_secs(1) {
+            eprintln!("aethex {args:?} took {:?}", started.elapsed());
+        }
+        out
     }
 
     /// Creates a user and a channel through the CLI.
