@@ -23,23 +23,32 @@
 //! CDNs) although every broadcast numbers its segments from 0. While a
 //! channel is live its playlists come from the live session
 //! (`live::Registry`); once it ended, the master points at the recording.
+//!
+//! Channels with signed playback (and private ones) answer every playlist
+//! and segment request only with `?token=` (audience `v`), thumbnails and
+//! posters only with an audience `t` token; see [`crate::playback_auth`].
+//! A recording (`/vod/{vod_id}/...`) accepts tokens for its VOD id or for
+//! its channel's playback id (the channel's master points at its latest
+//! recording anyway). Playlists served to a token holder carry the token
+//! on each URI, and signed responses are `Cache-Control: private`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use bytes::{BufMut, Bytes, BytesMut};
-use control::LiveStreamStatus;
+use bytes::Bytes;
+use control::{LiveStreamStatus, PlaybackAudience};
 use http::header::{ACCEPT_RANGES, CACHE_CONTROL, CONTENT_RANGE, CONTENT_TYPE, HeaderName, RANGE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use live::{Playlists, SessionView};
 use storage::keys;
 use tower_http::cors::{Any, CorsLayer};
 
+use crate::playback_auth::{Grant, check_playback, check_playback_for, rewrite_uris};
 use crate::{ApiError, AppState, cache};
 
 const M3U8: HeaderValue = HeaderValue::from_static("application/vnd.apple.mpegurl");
@@ -99,13 +108,15 @@ async fn channel_by_playback_id(
 async fn channel_master(
     State(state): State<AppState>,
     Path(playback_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let channel = channel_by_playback_id(&state, &playback_id).await?;
+    let grant = check_playback(&state, &channel, token(&query), PlaybackAudience::Video).await?;
     if let Some(view) = state.live.registry().get(&channel.channel_id) {
         let master = view.playlists().master.clone().ok_or_else(not_started)?;
         return Ok(playlist(
-            prefix_uris(&master, &view.live_stream_id),
-            cache::LIVE_PLAYLIST,
+            rewrite_uris(&master, Some(&view.live_stream_id), grant.token()),
+            grant.cache_control(cache::LIVE_PLAYLIST),
         ));
     }
     let latest = state
@@ -121,9 +132,14 @@ async fn channel_master(
         )
     })?;
     Ok(playlist(
-        prefix_uris(&master, &latest.live_stream_id),
-        cache::ENDED_PLAYLIST,
+        rewrite_uris(&master, Some(&latest.live_stream_id), grant.token()),
+        grant.cache_control(cache::ENDED_PLAYLIST),
     ))
+}
+
+/// The `token` query parameter, if any.
+fn token(query: &HashMap<String, String>) -> Option<&str> {
+    query.get("token").map(String::as_str)
 }
 
 /// `/thumbnails/{playback_id}.jpg`: a recent frame of the channel's current
@@ -131,11 +147,14 @@ async fn channel_master(
 async fn channel_thumbnail(
     State(state): State<AppState>,
     Path(file): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let playback_id = file
         .strip_suffix(".jpg")
         .ok_or_else(|| ApiError::not_found("not_found", "thumbnails are .jpg files"))?;
     let channel = channel_by_playback_id(&state, playback_id).await?;
+    let grant =
+        check_playback(&state, &channel, token(&query), PlaybackAudience::Thumbnail).await?;
     let live_stream_id = match state.live.registry().get(&channel.channel_id) {
         Some(view) => view.live_stream_id.clone(),
         None => {
@@ -158,21 +177,26 @@ async fn channel_thumbnail(
             .await?
             .ok_or_else(|| ApiError::not_found("no_thumbnail", "no thumbnail yet"))?,
     };
-    Ok(jpeg(body, HeaderValue::from_static("public, max-age=5")))
+    Ok(jpeg(
+        body,
+        grant.cache_control(HeaderValue::from_static("public, max-age=5")),
+    ))
 }
 
 /// `/vod/{vod_id}/poster.jpg`: the recording's poster frame.
 async fn vod_poster(
     State(state): State<AppState>,
     Path(vod_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let live_stream_id = vod_live_stream_id(&state, &vod_id).await?;
+    let (live_stream_id, grant) =
+        vod_media(&state, &vod_id, token(&query), PlaybackAudience::Thumbnail).await?;
     let body = state
         .media
         .get(&keys::poster(&live_stream_id))
         .await?
         .ok_or_else(|| ApiError::not_found("no_poster", "this recording has no poster"))?;
-    Ok(jpeg(body, cache::VOD_PLAYLIST))
+    Ok(jpeg(body, grant.cache_control(cache::VOD_PLAYLIST)))
 }
 
 fn jpeg(body: Bytes, cache_control: HeaderValue) -> Response {
@@ -194,23 +218,30 @@ enum Broadcast {
     Stored { ended: bool },
 }
 
-/// Checks that `live_stream_id` is a broadcast of the playback id's channel.
+/// Checks that the request may play the playback id's channel (its
+/// token, for signed playback) and that `live_stream_id` is a broadcast of
+/// that channel.
 async fn broadcast(
     state: &AppState,
     playback_id: &str,
     live_stream_id: &str,
-) -> Result<Broadcast, ApiError> {
+    token: Option<&str>,
+) -> Result<(Broadcast, Grant), ApiError> {
     check_component("live stream id", live_stream_id)?;
     let channel = channel_by_playback_id(state, playback_id).await?;
+    let grant = check_playback(state, &channel, token, PlaybackAudience::Video).await?;
     if let Some(view) = state.live.registry().get(&channel.channel_id)
         && view.live_stream_id == live_stream_id
     {
-        return Ok(Broadcast::Live(view));
+        return Ok((Broadcast::Live(view), grant));
     }
     match state.db.live_stream(live_stream_id).await? {
-        Some(ls) if ls.channel_id == channel.channel_id => Ok(Broadcast::Stored {
-            ended: ls.status == LiveStreamStatus::Ended,
-        }),
+        Some(ls) if ls.channel_id == channel.channel_id => Ok((
+            Broadcast::Stored {
+                ended: ls.status == LiveStreamStatus::Ended,
+            },
+            grant,
+        )),
         _ => Err(ApiError::not_found(
             "unknown_live_stream",
             "no such broadcast on this channel",
@@ -226,11 +257,12 @@ async fn broadcast_file(
 ) -> Result<Response, ApiError> {
     check_component("rendition", &rendition)?;
     check_component("file name", &file)?;
-    let broadcast = broadcast(&state, &playback_id, &live_stream_id).await?;
+    let (broadcast, grant) =
+        broadcast(&state, &playback_id, &live_stream_id, token(&query)).await?;
     let id = &live_stream_id;
     match (file.as_str(), broadcast) {
         (keys::MEDIA_PLAYLIST, Broadcast::Live(view)) => {
-            live_media_playlist(&view, &rendition, Directives::parse(&query)?).await
+            live_media_playlist(&view, &rendition, Directives::parse(&query)?, &grant).await
         }
         (keys::MEDIA_PLAYLIST, Broadcast::Stored { ended }) => {
             let body = stored(&state, &keys::media_playlist(id, &rendition)).await?;
@@ -239,7 +271,7 @@ async fn broadcast_file(
             } else {
                 cache::LIVE_PLAYLIST
             };
-            Ok(playlist(body, cache))
+            Ok(playlist(grant.playlist(body), grant.cache_control(cache)))
         }
         (keys::VOD_PLAYLIST, Broadcast::Live(_)) => Err(ApiError::not_found(
             "vod_not_ready",
@@ -247,11 +279,14 @@ async fn broadcast_file(
         )),
         (keys::VOD_PLAYLIST, Broadcast::Stored { .. }) => {
             let body = stored(&state, &keys::vod_media_playlist(id, &rendition)).await?;
-            Ok(playlist(body, cache::VOD_PLAYLIST))
+            Ok(playlist(
+                grant.playlist(body),
+                grant.cache_control(cache::VOD_PLAYLIST),
+            ))
         }
         (_, broadcast) => {
             let Some(part) = part_of(&file) else {
-                return media_object(&state, id, &rendition, &file, &headers).await;
+                return media_object(&state, id, &rendition, &file, &headers, &grant).await;
             };
             // LL-HLS parts exist only in the hot cache (never in storage). A
             // request for the part the preload hint names may come before
@@ -270,7 +305,7 @@ async fn broadcast_file(
             Ok((
                 [
                     (CONTENT_TYPE, HeaderValue::from_static("video/iso.segment")),
-                    (CACHE_CONTROL, cache::SEGMENT),
+                    (CACHE_CONTROL, grant.cache_control(cache::SEGMENT)),
                 ],
                 body,
             )
@@ -343,6 +378,7 @@ async fn live_media_playlist(
     view: &SessionView,
     rendition: &str,
     directives: Directives,
+    grant: &Grant,
 ) -> Result<Response, ApiError> {
     let mut rx = view.subscribe();
     let first = rx.borrow_and_update().clone();
@@ -358,10 +394,20 @@ async fn live_media_playlist(
                 Some(_) => ApiError::not_found("unknown_rendition", "no such rendition"),
             })?;
         let Some(msn) = directives.msn.filter(|_| blocking) else {
-            return Ok(live_playlist_response(&playlists, media, directives.skip));
+            return Ok(live_playlist_response(
+                &playlists,
+                media,
+                directives.skip,
+                grant,
+            ));
         };
         if playlists.ended || media.reached(msn, directives.part) {
-            return Ok(live_playlist_response(&playlists, media, directives.skip));
+            return Ok(live_playlist_response(
+                &playlists,
+                media,
+                directives.skip,
+                grant,
+            ));
         }
         if msn > media.next_sequence + 1 {
             return Err(ApiError::bad_request(
@@ -375,7 +421,14 @@ async fn live_media_playlist(
         match tokio::time::timeout_at(deadline, rx.changed()).await {
             Ok(Ok(())) => playlists = rx.borrow_and_update().clone(),
             // The session ended without a final update: answer with what we have.
-            Ok(Err(_)) => return Ok(live_playlist_response(&playlists, media, directives.skip)),
+            Ok(Err(_)) => {
+                return Ok(live_playlist_response(
+                    &playlists,
+                    media,
+                    directives.skip,
+                    grant,
+                ));
+            }
             Err(_) => {
                 return Err(ApiError::unavailable(
                     "not_yet_available",
@@ -390,12 +443,16 @@ fn live_playlist_response(
     playlists: &Playlists,
     media: &live::MediaPlaylistView,
     skip: bool,
+    grant: &Grant,
 ) -> Response {
     let body = match (&media.delta, skip) {
         (Some(delta), true) => delta.clone(),
         _ => media.body.clone(),
     };
-    let mut response = playlist(body, live_cache(playlists.ended));
+    let mut response = playlist(
+        grant.playlist(body),
+        grant.cache_control(live_cache(playlists.ended)),
+    );
     if let Some(edge) = playlists.edge_received_at.filter(|_| !playlists.ended) {
         let age_ms = Instant::now().saturating_duration_since(edge).as_millis();
         if let Ok(v) = HeaderValue::from_str(&age_ms.to_string()) {
@@ -444,13 +501,87 @@ async fn wait_for_part(
     }
 }
 
-async fn vod_live_stream_id(state: &AppState, vod_id: &str) -> Result<String, ApiError> {
+/// How long `/vod` requests reuse what they looked up about a ready
+/// recording (its broadcast and channel ids, which never change) instead of
+/// asking the database again. The channel itself (its playback policy) is
+/// read on every request, so policy changes apply at once.
+const VOD_LOOKUP_TTL: Duration = Duration::from_secs(30);
+const VOD_LOOKUPS_MAX: usize = 4096;
+
+/// Ready recordings looked up lately: VOD id → (when, live stream id,
+/// channel id). Process-wide; ids are random, so different databases
+/// (tests run several) cannot collide.
+type VodLookups = HashMap<String, (Instant, String, String)>;
+static VOD_LOOKUPS: LazyLock<Mutex<VodLookups>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn vod_lookups() -> std::sync::MutexGuard<'static, VodLookups> {
+    VOD_LOOKUPS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A ready recording's broadcast id, once the request may play it
+/// (public playback, or a token for the VOD id or its channel's playback
+/// id with `audience`). One channel lookup per request, like the channel
+/// routes; the recording's own row only every [`VOD_LOOKUP_TTL`].
+async fn vod_media(
+    state: &AppState,
+    vod_id: &str,
+    token: Option<&str>,
+    audience: PlaybackAudience,
+) -> Result<(String, Grant), ApiError> {
     check_component("VOD id", vod_id)?;
-    let vod = state
+    let hit = vod_lookups()
+        .get(vod_id)
+        .filter(|(at, _, _)| at.elapsed() < VOD_LOOKUP_TTL)
+        .map(|(_, ls, channel_id)| (ls.clone(), channel_id.clone()));
+    let (ready, channel_id) = match hit {
+        Some((live_stream_id, channel_id)) => (Ok(live_stream_id), channel_id),
+        None => {
+            let vod = state
+                .db
+                .vod(vod_id)
+                .await?
+                .ok_or_else(|| ApiError::not_found("unknown_vod", "no such VOD"))?;
+            let channel_id = vod.channel_id.clone();
+            let ready = ready_vod(vod);
+            // Only ready recordings: that status is final.
+            if let Ok(live_stream_id) = &ready {
+                let mut lookups = vod_lookups();
+                if lookups.len() >= VOD_LOOKUPS_MAX {
+                    lookups.retain(|_, (at, _, _)| at.elapsed() < VOD_LOOKUP_TTL);
+                    if lookups.len() >= VOD_LOOKUPS_MAX {
+                        lookups.clear();
+                    }
+                }
+                lookups.insert(
+                    vod_id.to_owned(),
+                    (Instant::now(), live_stream_id.clone(), channel_id.clone()),
+                );
+            }
+            (ready, channel_id)
+        }
+    };
+    let channel = state
         .db
-        .vod(vod_id)
+        .channel(&channel_id)
         .await?
         .ok_or_else(|| ApiError::not_found("unknown_vod", "no such VOD"))?;
+    // The token first: whoever may not play it learns nothing about its
+    // state.
+    let grant = check_playback_for(
+        state,
+        &channel,
+        &[vod_id, &channel.playback_id],
+        token,
+        audience,
+    )
+    .await?;
+    Ok((ready?, grant))
+}
+
+/// The recording's broadcast id when it is ready, else why not (404).
+fn ready_vod(vod: control::Vod) -> Result<String, ApiError> {
     match vod.status {
         control::VodStatus::Ready => Ok(vod.live_stream_id),
         control::VodStatus::Recording => Err(ApiError::not_found(
@@ -467,29 +598,39 @@ async fn vod_live_stream_id(state: &AppState, vod_id: &str) -> Result<String, Ap
 async fn vod_master(
     State(state): State<AppState>,
     Path(vod_id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let live_stream_id = vod_live_stream_id(&state, &vod_id).await?;
+    let (live_stream_id, grant) =
+        vod_media(&state, &vod_id, token(&query), PlaybackAudience::Video).await?;
     let body = stored(&state, &keys::vod_master_playlist(&live_stream_id)).await?;
-    Ok(playlist(body, cache::VOD_PLAYLIST))
+    Ok(playlist(
+        grant.playlist(body),
+        grant.cache_control(cache::VOD_PLAYLIST),
+    ))
 }
 
 async fn vod_file(
     State(state): State<AppState>,
     Path((vod_id, rendition, file)): Path<(String, String, String)>,
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     check_component("rendition", &rendition)?;
     check_component("file name", &file)?;
-    let live_stream_id = vod_live_stream_id(&state, &vod_id).await?;
+    let (live_stream_id, grant) =
+        vod_media(&state, &vod_id, token(&query), PlaybackAudience::Video).await?;
     if file == keys::VOD_PLAYLIST {
         let body = stored(
             &state,
             &keys::vod_media_playlist(&live_stream_id, &rendition),
         )
         .await?;
-        return Ok(playlist(body, cache::VOD_PLAYLIST));
+        return Ok(playlist(
+            grant.playlist(body),
+            grant.cache_control(cache::VOD_PLAYLIST),
+        ));
     }
-    media_object(&state, &live_stream_id, &rendition, &file, &headers).await
+    media_object(&state, &live_stream_id, &rendition, &file, &headers, &grant).await
 }
 
 fn live_cache(ended: bool) -> HeaderValue {
@@ -510,33 +651,9 @@ fn not_started() -> ApiError {
 /// Prefixes every URI of a playlist (URI lines and `URI="..."` attributes)
 /// with `{prefix}/`, turning `source/index.m3u8` into
 /// `{live_stream_id}/source/index.m3u8`.
+#[cfg(test)]
 fn prefix_uris(playlist: &[u8], prefix: &str) -> Bytes {
-    let mut out = BytesMut::with_capacity(playlist.len() + 4 * (prefix.len() + 1));
-    for line in playlist.split_inclusive(|b| *b == b'\n') {
-        let trimmed = line.trim_ascii();
-        if trimmed.is_empty() {
-            out.put_slice(line);
-        } else if trimmed.starts_with(b"#") {
-            let mut rest = line;
-            while let Some(at) = find(rest, b"URI=\"") {
-                let (head, tail) = rest.split_at(at + 5);
-                out.put_slice(head);
-                out.put_slice(prefix.as_bytes());
-                out.put_u8(b'/');
-                rest = tail;
-            }
-            out.put_slice(rest);
-        } else {
-            out.put_slice(prefix.as_bytes());
-            out.put_u8(b'/');
-            out.put_slice(line);
-        }
-    }
-    out.freeze()
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+    rewrite_uris(playlist, Some(prefix), None)
 }
 
 async fn stored(state: &AppState, key: &str) -> Result<Bytes, ApiError> {
@@ -559,6 +676,7 @@ async fn media_object(
     rendition: &str,
     file: &str,
     headers: &HeaderMap,
+    grant: &Grant,
 ) -> Result<Response, ApiError> {
     let content_type = match file.rsplit_once('.').map(|(_, ext)| ext) {
         Some("ts") => HeaderValue::from_static("video/mp2t"),
@@ -623,7 +741,7 @@ async fn media_object(
         status,
         [
             (CONTENT_TYPE, content_type),
-            (CACHE_CONTROL, cache::SEGMENT),
+            (CACHE_CONTROL, grant.cache_control(cache::SEGMENT)),
             (ACCEPT_RANGES, HeaderValue::from_static("bytes")),
         ],
         body,
@@ -747,6 +865,15 @@ mod tests {
                 msn: Some(7),
                 part: Some(2),
                 skip: true
+            }
+        );
+        // A playback token next to the directives changes nothing.
+        assert_eq!(
+            Directives::parse(&q(&[("token", "a.b.c"), ("_HLS_msn", "7")])).unwrap(),
+            Directives {
+                msn: Some(7),
+                part: None,
+                skip: false
             }
         );
         assert!(Directives::parse(&q(&[("_HLS_part", "2")])).is_err());

@@ -4,11 +4,14 @@
 //! [`ApiError`] whose responses are `{"error":{"code","message"}}` JSON and
 //! which logs server errors with the request id instead of echoing them.
 
+mod clip_media;
 mod config;
 mod error;
 mod health;
 mod hls;
+mod playback_auth;
 mod state;
+mod v1;
 
 use axum::Router;
 use http::header::{HeaderName, HeaderValue};
@@ -18,14 +21,18 @@ use tower_http::trace::TraceLayer;
 pub use config::HttpConfig;
 pub use error::ApiError;
 pub use state::AppState;
+pub use v1::config::{ApiConfig, ApiOptions, CookieSecure, ViewerCount};
+pub use v1::openapi;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP application.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, options: ApiOptions) -> Router {
     Router::new()
         .merge(health::router())
+        .merge(v1::router(state.clone(), options))
         .merge(hls::router())
+        .merge(clip_media::router())
         .fallback(|| async { ApiError::not_found("not_found", "no such resource") })
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

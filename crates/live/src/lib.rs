@@ -11,17 +11,26 @@
 //! process left behind.
 
 mod cleanup;
+mod clip_export;
 mod config;
 mod error;
+mod ingest_meter;
 mod recover;
 mod registry;
 mod render;
 mod rendition;
 mod session;
+mod webhook_events;
 
 pub use cleanup::Removed;
+pub use clip_export::{
+    ClipExportConfig, clip_event_data, clip_rendition, clip_segments, enqueue_clip_ready,
+    segments_duration_ms, snap_clip_range, spawn_clip_exporter, spawn_clip_exporter_with,
+    wake_clip_exporter,
+};
 pub use config::LiveConfig;
 pub use error::{Error, Result};
+pub use ingest_meter::{IngestMeter, IngestReading};
 pub use registry::{MediaPlaylistView, Playlists, Registry, SessionView};
 pub use render::SOURCE_RENDITION;
 pub use session::{Live, Publish};

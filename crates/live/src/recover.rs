@@ -6,7 +6,7 @@
 //! rebuilt exactly: in order, ending with EXT-X-ENDLIST.
 
 use av::Time90k;
-use control::LiveStream;
+use control::{LiveStream, LiveStreamStatus, WebhookEventType};
 use packager::{BandwidthMeter, MediaPlaylist, SegmentEntry};
 use storage::keys;
 use tracing::{Instrument, error, info, info_span, warn};
@@ -19,6 +19,7 @@ use crate::render::{
 /// recording for the next start.
 const FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 use crate::session::Inner;
+use crate::webhook_events::Announcer;
 use crate::{Live, Result};
 
 impl Live {
@@ -145,9 +146,29 @@ async fn recover_one(inner: &Inner, ls: &LiveStream) -> Result<usize> {
         }
     };
     // End the live stream whatever happened, so the channel can go live again.
-    inner.db.end_live_stream(id, "server restarted").await?;
+    let ended = inner.db.end_live_stream(id, "server restarted").await?;
+    // Webhooks: the broadcast's end, unless it had ended before this run
+    // (only its recording was left to finish), and the recording's
+    // readiness below.
+    let announce = match inner.db.channel(&ls.channel_id).await {
+        Ok(Some(channel)) => Some(Announcer::new(inner.db.clone(), &channel)),
+        Ok(None) => None,
+        Err(e) => {
+            warn!(error = %e, "could not read the channel; webhook events of this broadcast are not sent");
+            None
+        }
+    };
+    let vod = inner.db.vod_by_live_stream(id).await?;
+    if let Some(announce) = &announce
+        && ls.status != LiveStreamStatus::Ended
+    {
+        let vod_id = vod.as_ref().map(|v| v.vod_id.as_str());
+        announce
+            .live_stream_as(WebhookEventType::LiveStreamIdle, &ended, vod_id)
+            .await;
+    }
     let stored = stored?;
-    if let Some(vod) = inner.db.vod_by_live_stream(id).await? {
+    if let Some(vod) = vod {
         match source {
             // Not all in the store yet: the VOD stays `recording`; the next
             // start finishes it (the spool keeps uploading meanwhile).
@@ -157,7 +178,7 @@ async fn recover_one(inner: &Inner, ls: &LiveStream) -> Result<usize> {
                 );
             }
             Some((count, duration)) => {
-                inner
+                let vod = inner
                     .db
                     .finish_vod(
                         &vod.vod_id,
@@ -165,6 +186,9 @@ async fn recover_one(inner: &Inner, ls: &LiveStream) -> Result<usize> {
                         u32::try_from(count).unwrap_or(u32::MAX),
                     )
                     .await?;
+                if let Some(announce) = &announce {
+                    announce.vod_ready(&vod).await;
+                }
             }
             _ => {
                 inner.db.fail_vod(&vod.vod_id).await?;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use av::{DemuxEvent, MediaInfo, Time90k, TrackKind};
 use bytes::Bytes;
-use control::{Channel, Db, LatencyMode};
+use control::{Channel, Db, LatencyMode, LiveStreamStatus, WebhookEventType};
 use packager::{LowLatencyOptions, SegmentFormat, SegmenterConfig};
 use storage::{HotCache, Media, keys};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
@@ -15,13 +15,19 @@ use tokio::task::JoinHandle;
 use tracing::{Instrument, error, info, info_span, warn};
 use transcode::{Ladder, LadderEvent, TranscodeConfig};
 
+use crate::ingest_meter::IngestMeter;
 use crate::registry::{Attach, Playlists, Registry, SessionView};
 use crate::render::{
     FinalRendition, SOURCE_RENDITION, VariantInfo, flush_broadcast, ingest_info, lane,
     master_playlist, public_master, store_final_playlists,
 };
 use crate::rendition::{Changes, Ctx, Rendition};
+use crate::webhook_events::Announcer;
 use crate::{Error, LiveConfig, Result};
+
+/// How often the publisher's measured bitrate and keyframe interval are
+/// written to the live stream's row.
+const INGEST_STATS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// A publisher's connection to its broadcast, from [`Live::start`].
 pub struct Publish {
@@ -182,7 +188,8 @@ impl Live {
             live: inner.clone(),
             channel_id: channel.channel_id.clone(),
             live_stream_id: live_stream_id.clone(),
-            vod_id,
+            vod_id: vod_id.clone(),
+            announce: Announcer::new(inner.db.clone(), channel),
             playlists_tx,
             renditions: vec![Rendition::new(
                 SOURCE_RENDITION,
@@ -212,6 +219,8 @@ impl Live {
             record: channel.record,
             expiring: std::collections::VecDeque::new(),
             rebase_pending: false,
+            meter: IngestMeter::new(),
+            stats_reported_at: None,
             ts_offset: Time90k::ZERO,
             max_dts: None,
         };
@@ -225,14 +234,25 @@ impl Live {
             let inner = inner.clone();
             let channel_id = channel.channel_id.clone();
             let live_stream_id = live_stream_id.clone();
+            let announce = Announcer::new(inner.db.clone(), channel);
             tokio::spawn(
                 async move {
                     if let Err(e) = actor.await
                         && e.is_panic()
                     {
                         error!("broadcast actor panicked; ending the broadcast");
+                        let was_ended = has_ended(&inner.db, &live_stream_id).await;
                         end_with_retry(&inner.db, &live_stream_id, "internal error").await;
                         inner.registry.remove(&channel_id, &live_stream_id);
+                        if !was_ended {
+                            announce
+                                .live_stream(
+                                    WebhookEventType::LiveStreamIdle,
+                                    &live_stream_id,
+                                    vod_id.as_deref(),
+                                )
+                                .await;
+                        }
                     }
                 }
                 .instrument(span),
@@ -301,6 +321,12 @@ async fn end_with_retry(db: &Db, live_stream_id: &str, reason: &str) {
     }
 }
 
+/// Whether a live stream is known to have ended already (so its end is
+/// not announced twice).
+async fn has_ended(db: &Db, live_stream_id: &str) -> bool {
+    matches!(db.live_stream(live_stream_id).await, Ok(Some(ls)) if ls.status == LiveStreamStatus::Ended)
+}
+
 /// Drops a ladder on a blocking thread: teardown joins its threads (and
 /// reaps ffmpeg), which takes milliseconds the async workers should not.
 fn drop_off_runtime(ladder: Ladder) {
@@ -339,6 +365,8 @@ pub(crate) struct Session {
     channel_id: String,
     live_stream_id: String,
     vod_id: Option<String>,
+    /// Sends the broadcast's webhook events.
+    announce: Announcer,
     playlists_tx: watch::Sender<Arc<Playlists>>,
     /// `renditions[0]` is the source (passthrough); the rest are transcoded.
     renditions: Vec<Rendition>,
@@ -380,6 +408,10 @@ pub(crate) struct Session {
     /// The next access unit is the first from a reconnected publisher:
     /// its timestamps are moved to follow the last ones.
     rebase_pending: bool,
+    /// The publisher's bitrate, frame rate and keyframe interval.
+    meter: IngestMeter,
+    /// When the meter's reading last went to the control plane.
+    stats_reported_at: Option<Instant>,
     /// Added to the current publisher's timestamps so they keep increasing
     /// across reconnects (encoders restart theirs at 0).
     ts_offset: Time90k,
@@ -406,6 +438,13 @@ impl Session {
         rx: mpsc::Receiver<(Instant, DemuxEvent)>,
         finished: oneshot::Receiver<()>,
     ) {
+        self.announce
+            .live_stream(
+                WebhookEventType::LiveStreamConnected,
+                &self.live_stream_id,
+                self.vod_id.as_deref(),
+            )
+            .await;
         let mut input = Some(rx);
         let mut finished = Some(finished);
         let mut deadline: Option<tokio::time::Instant> = None;
@@ -428,8 +467,17 @@ impl Session {
                             break "publisher disconnected";
                         }
                         self.view.set_connected(false);
-                        if let Err(e) = self.live.db.set_live_stream_disconnected(&self.live_stream_id).await {
-                            error!(error = %e, "could not mark the live stream disconnected");
+                        match self.live.db.set_live_stream_disconnected(&self.live_stream_id).await {
+                            Ok(()) => {
+                                self.announce
+                                    .live_stream(
+                                        WebhookEventType::LiveStreamDisconnected,
+                                        &self.live_stream_id,
+                                        self.vod_id.as_deref(),
+                                    )
+                                    .await
+                            }
+                            Err(e) => error!(error = %e, "could not mark the live stream disconnected"),
                         }
                         info!(
                             reconnect_window_s = self.reconnect_window.as_secs(),
@@ -443,13 +491,25 @@ impl Session {
                     finished = Some(attach.finished);
                     deadline = None;
                     self.rebase_pending = true;
-                    if let Err(e) = self
+                    self.meter.reset();
+                    match self
                         .live
                         .db
                         .set_live_stream_active(&self.live_stream_id, ingest_info(&self.renditions[0].info))
                         .await
                     {
-                        error!(error = %e, "could not mark the live stream active again");
+                        Ok(()) => {
+                            // Mux's order: the publisher is back, then live again.
+                            for event in [
+                                WebhookEventType::LiveStreamConnected,
+                                WebhookEventType::LiveStreamActive,
+                            ] {
+                                self.announce
+                                    .live_stream(event, &self.live_stream_id, self.vod_id.as_deref())
+                                    .await;
+                            }
+                        }
+                        Err(e) => error!(error = %e, "could not mark the live stream active again"),
                     }
                     info!("publisher reconnected; the broadcast continues after a discontinuity");
                 }
@@ -468,6 +528,37 @@ impl Session {
             reason
         };
         self.finish(reason).await;
+    }
+
+    /// Every few seconds: the publisher's bitrate and keyframe interval to
+    /// the live stream's row (off the actor's path; a failure is logged).
+    fn report_ingest_stats(&mut self, now: Instant) {
+        if self
+            .stats_reported_at
+            .is_some_and(|t| now.duration_since(t) < INGEST_STATS_INTERVAL)
+        {
+            return;
+        }
+        let reading = self.meter.reading();
+        if reading.bitrate_bps.is_none() {
+            return;
+        }
+        self.stats_reported_at = Some(now);
+        let db = self.live.db.clone();
+        let live_stream_id = self.live_stream_id.clone();
+        tokio::spawn(async move {
+            if let Err(e) = db
+                .update_live_stream_stats(
+                    &live_stream_id,
+                    reading.bitrate_bps,
+                    reading.keyframe_interval_ms,
+                    0,
+                )
+                .await
+            {
+                warn!(error = %e, "could not record ingest stats");
+            }
+        });
     }
 
     /// Moves a reconnected publisher's timestamps to follow the broadcast's.
@@ -503,6 +594,8 @@ impl Session {
                 changes
             }
             DemuxEvent::Unit(au) => {
+                self.meter.push(&au);
+                self.report_ingest_stats(received_at);
                 let au = self.rebase(au);
                 self.last_arrival = Some(received_at);
                 match au.track {
@@ -770,13 +863,22 @@ impl Session {
         if changes.stored && !self.active {
             self.active = true;
             let info = &self.renditions[0].info;
-            if let Err(e) = self
+            match self
                 .live
                 .db
                 .set_live_stream_active(&self.live_stream_id, ingest_info(info))
                 .await
             {
-                error!(error = %e, "could not mark the live stream active");
+                Ok(()) => {
+                    self.announce
+                        .live_stream(
+                            WebhookEventType::LiveStreamActive,
+                            &self.live_stream_id,
+                            self.vod_id.as_deref(),
+                        )
+                        .await
+                }
+                Err(e) => error!(error = %e, "could not mark the live stream active"),
             }
             info!("first segment stored; stream is active");
         }
@@ -961,10 +1063,20 @@ impl Session {
         } else {
             false
         };
+        let was_ended = has_ended(&live.db, &self.live_stream_id).await;
         end_with_retry(&live.db, &self.live_stream_id, reason).await;
         // The origin now serves this broadcast from storage (its final
         // playlists are there) and the channel may go live again.
         live.registry.remove(&self.channel_id, &self.live_stream_id);
+        if !was_ended {
+            self.announce
+                .live_stream(
+                    WebhookEventType::LiveStreamIdle,
+                    &self.live_stream_id,
+                    self.vod_id.as_deref(),
+                )
+                .await;
+        }
         // Parts are no longer listed once players have had time to fetch the
         // last ones (three target durations); segments are in storage.
         let cache = live.media.cache().clone();
@@ -997,6 +1109,7 @@ impl Session {
         let source = &self.renditions[0];
         if let Some(vod_id) = self.vod_id.clone() {
             let db = live.db.clone();
+            let announce = self.announce.clone();
             let media = live.media.clone();
             let id = self.live_stream_id.clone();
             let names: Vec<String> = self.renditions.iter().map(|r| r.name.clone()).collect();
@@ -1015,9 +1128,16 @@ impl Session {
                             warn!(vod = %vod_id, "the store has not confirmed every object of the recording yet; still waiting");
                             wait = (wait * 2).min(Duration::from_secs(600));
                         }
-                        db.finish_vod(&vod_id, duration_ms, u32::try_from(n).unwrap_or(u32::MAX))
+                        match db
+                            .finish_vod(&vod_id, duration_ms, u32::try_from(n).unwrap_or(u32::MAX))
                             .await
-                            .map(|_| ())
+                        {
+                            Ok(vod) => {
+                                announce.vod_ready(&vod).await;
+                                Ok(())
+                            }
+                            Err(e) => Err(e),
+                        }
                     }
                     // Left `recording`: recovery rebuilds it from the segment index.
                     (_, false) => Ok(()),

@@ -23,6 +23,7 @@ pub struct Config {
     pub hls: live::LiveConfig,
     pub transcode: transcode::TranscodeConfig,
     pub storage: storage::StorageConfig,
+    pub api: api::ApiConfig,
 }
 
 impl Default for Config {
@@ -35,6 +36,7 @@ impl Default for Config {
             hls: live::LiveConfig::default(),
             transcode: transcode::TranscodeConfig::default(),
             storage: storage::StorageConfig::default(),
+            api: api::ApiConfig::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ mod publish;
 mod segment;
 mod serve;
 mod sweep;
+mod webhooks;
 
 use clap::Parser;
 

@@ -27,6 +27,21 @@ impl PublishHandler for Publisher {
         }
         match self.live.start(&channel, self.queue_depth).await {
             Ok(publish) => {
+                // A disable that landed between the check above and the
+                // session's registration found nothing to cut: look again
+                // now that the session is registered, and cut it ourselves.
+                match self.db.channel(&channel.channel_id).await {
+                    Ok(Some(now)) if now.enabled => {}
+                    Ok(_) => {
+                        self.live.stop(&channel.channel_id);
+                        return Err(Refusal::Disabled(channel.slug));
+                    }
+                    Err(e) => {
+                        error!(error = %e, "channel lookup failed");
+                        self.live.stop(&channel.channel_id);
+                        return Err(Refusal::Internal("database unavailable".into()));
+                    }
+                }
                 if publish.resumed {
                     tracing::info!(channel = %channel.slug, live_stream = %publish.live_stream_id, "publisher reconnected within the reconnect window");
                 }

@@ -87,18 +87,33 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
         shutdown_rx.clone(),
     ));
     tokio::spawn(crate::sweep::report_orphans(db.clone(), media.clone()));
-    let app = api::router(api::AppState {
-        db: db.clone(),
-        media: media.clone(),
-        live: live.clone(),
-    });
+    live::spawn_clip_exporter(&live, shutdown_rx.clone());
+    tokio::spawn(crate::webhooks::run(db.clone(), http_shutdown_rx.clone()));
+    let api_options = api::ApiOptions {
+        config: config.api.clone(),
+        viewers: None,
+        ladders: Some(config.transcode.ladders.keys().cloned().collect()),
+        rtmp_url: Some(config.rtmp.effective_public_url()),
+        public_url: config.http.public_url.trim_end_matches('/').to_owned(),
+    };
+    let app = api::router(
+        api::AppState {
+            db: db.clone(),
+            media: media.clone(),
+            live: live.clone(),
+        },
+        api_options,
+    );
     let mut http_shutdown = http_shutdown_rx;
     let mut http_task = tokio::spawn(async move {
-        axum::serve(http, app)
-            .with_graceful_shutdown(async move {
-                let _ = http_shutdown.wait_for(|s| *s).await;
-            })
-            .await
+        axum::serve(
+            http,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = http_shutdown.wait_for(|s| *s).await;
+        })
+        .await
     });
 
     tokio::select! {

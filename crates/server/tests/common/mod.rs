@@ -197,6 +197,16 @@ impl Server {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// When the server logged the first line containing `needle` (from the
+    /// line's RFC 3339 timestamp).
+    pub fn log_time(&self, needle: &str) -> Option<std::time::SystemTime> {
+        let log = self.log();
+        let line = log.lines().find(|l| l.contains(needle))?;
+        let stamp = line.split_whitespace().next()?;
+        let t = chrono::DateTime::parse_from_rfc3339(stamp).ok()?;
+        Some(std::time::SystemTime::from(t))
+    }
+
     /// Runs an `aethex` command with the server's environment.
     pub fn aethex(&self, args: &[&str]) -> Output {
         let started = Instant::now();

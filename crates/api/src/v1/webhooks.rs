@@ -1,0 +1,339 @@
+//! `/webhooks`: the caller's webhook endpoints (Mux's model) and their
+//! delivery logs. Creators and admins register endpoints; each receives
+//! the events about its owner's channels (`live_stream.*`, `vod.ready`,
+//! ...) as signed POSTs (see `control::webhook_signature`), retried with
+//! exponential backoff for 24 hours.
+//!
+//! Endpoints are personal settings: `control` scopes every query by the
+//! caller, so another user's endpoint is a 404, for admins too. The signing
+//! secret is shown when the endpoint is created and when it is rotated,
+//! and never in reads or lists.
+
+use axum::Json;
+use axum::extract::State;
+use control::{
+    Role, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, WebhookEndpointUpdate,
+    WebhookEventType,
+};
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::Ctx;
+use super::caller::Caller;
+use super::extract::{ApiJson, ApiPath, ApiQuery, PageQuery};
+use super::schema::{self, ErrorBody, PageBody};
+use crate::ApiError;
+
+pub(super) fn router() -> OpenApiRouter<Ctx> {
+    OpenApiRouter::new()
+        .routes(routes!(create_webhook, list_webhooks))
+        .routes(routes!(get_webhook, update_webhook, delete_webhook))
+        .routes(routes!(rotate_webhook_secret))
+        .routes(routes!(list_webhook_deliveries))
+}
+
+/// A webhook endpoint, without its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct WebhookEndpointBody {
+    pub webhook_endpoint_id: String,
+    /// Where events are POSTed: `http://` or `https://`, normalized.
+    pub url: String,
+    /// The event types delivered; empty means every type.
+    #[schema(schema_with = schema::webhook_event_types)]
+    pub event_types: Vec<WebhookEventType>,
+    /// A disabled endpoint gets no new deliveries; its pending ones wait
+    /// until it is enabled again.
+    pub enabled: bool,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
+    /// Unix milliseconds.
+    pub updated_at_ms: i64,
+}
+
+impl From<WebhookEndpoint> for WebhookEndpointBody {
+    fn from(e: WebhookEndpoint) -> Self {
+        WebhookEndpointBody {
+            webhook_endpoint_id: e.webhook_endpoint_id,
+            url: e.url,
+            event_types: e.event_types,
+            enabled: e.enabled,
+            created_at_ms: e.created_at_ms,
+            updated_at_ms: e.updated_at_ms,
+        }
+    }
+}
+
+/// An endpoint and its signing secret, shown only in this response.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct WebhookEndpointWithSecretBody {
+    pub webhook_endpoint: WebhookEndpointBody,
+    /// `whsec_...`: the HMAC-SHA256 key of the `X-Aethex-Signature` header
+    /// (`t={unix seconds},v1={hex HMAC of "{t}.{body}"}`). Keep it now.
+    pub secret: String,
+}
+
+impl From<WebhookEndpoint> for WebhookEndpointWithSecretBody {
+    fn from(mut e: WebhookEndpoint) -> Self {
+        let secret = std::mem::take(&mut e.secret);
+        WebhookEndpointWithSecretBody {
+            webhook_endpoint: e.into(),
+            secret,
+        }
+    }
+}
+
+/// One event sent (or being sent) to one endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct WebhookDeliveryBody {
+    pub webhook_delivery_id: String,
+    /// The event's `id` in the request body; receivers deduplicate on it.
+    pub webhook_event_id: String,
+    pub webhook_endpoint_id: String,
+    /// `pending` (due at `next_attempt_at_ms`, or being sent), `delivered`
+    /// (the endpoint answered 2xx) or `failed` (retries gave up, 24 hours
+    /// after the event).
+    #[schema(schema_with = schema::webhook_delivery_status)]
+    pub status: WebhookDeliveryStatus,
+    /// Attempts started so far.
+    pub attempt_count: u32,
+    /// Unix milliseconds when a pending delivery is next tried; `null`
+    /// once delivered or failed.
+    pub next_attempt_at_ms: Option<i64>,
+    /// HTTP status of the last attempt; `null` if it got no response.
+    pub last_status_code: Option<u16>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// Unix milliseconds.
+    pub delivered_at_ms: Option<i64>,
+    /// Unix milliseconds.
+    pub created_at_ms: i64,
+    /// Unix milliseconds.
+    pub updated_at_ms: i64,
+}
+
+impl From<WebhookDelivery> for WebhookDeliveryBody {
+    fn from(d: WebhookDelivery) -> Self {
+        WebhookDeliveryBody {
+            webhook_delivery_id: d.webhook_delivery_id,
+            webhook_event_id: d.webhook_event_id,
+            webhook_endpoint_id: d.webhook_endpoint_id,
+            status: d.status,
+            attempt_count: d.attempt_count,
+            next_attempt_at_ms: (d.status == WebhookDeliveryStatus::Pending)
+                .then_some(d.next_attempt_at_ms),
+            last_status_code: d.last_status_code,
+            last_error: d.last_error,
+            delivered_at_ms: d.delivered_at_ms,
+            created_at_ms: d.created_at_ms,
+            updated_at_ms: d.updated_at_ms,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateWebhookRequest {
+    /// `http://` or `https://` with a host, no user name or password, no
+    /// `#fragment`; at most 2048 bytes.
+    pub url: String,
+    /// The event types to deliver; absent or empty: every type.
+    #[schema(schema_with = schema::webhook_event_types_nullable)]
+    pub event_types: Option<Vec<WebhookEventType>>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UpdateWebhookRequest {
+    pub url: Option<String>,
+    /// `[]`: every type.
+    #[schema(schema_with = schema::webhook_event_types_nullable)]
+    pub event_types: Option<Vec<WebhookEventType>>,
+    pub enabled: Option<bool>,
+}
+
+fn require_creator(caller: &Caller) -> Result<&str, ApiError> {
+    let principal = caller.require()?;
+    if principal.user.role == Role::Viewer {
+        return Err(ApiError::forbidden(
+            "forbidden",
+            "only creators and admins may register webhooks",
+        ));
+    }
+    Ok(&principal.user.user_id)
+}
+
+/// Register a webhook endpoint (creators and admins). The response holds
+/// its signing secret, shown only now (and after a rotation).
+#[utoipa::path(post, path = "/webhooks", tag = "webhooks",
+    request_body = CreateWebhookRequest,
+    responses(
+        (status = 201, description = "Created", body = WebhookEndpointWithSecretBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Viewers may not register webhooks", body = ErrorBody),
+        (status = 422, description = "Invalid field (`url`, `event_types`)", body = ErrorBody),
+    ))]
+async fn create_webhook(
+    State(ctx): State<Ctx>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateWebhookRequest>,
+) -> Result<(StatusCode, Json<WebhookEndpointWithSecretBody>), ApiError> {
+    let user_id = require_creator(&caller)?;
+    let endpoint = ctx
+        .db
+        .create_webhook_endpoint(
+            user_id,
+            control::NewWebhookEndpoint {
+                url: body.url,
+                event_types: body.event_types.unwrap_or_default(),
+            },
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(endpoint.into())))
+}
+
+/// List the caller's webhook endpoints, newest first.
+#[utoipa::path(get, path = "/webhooks", tag = "webhooks",
+    params(PageQuery),
+    responses(
+        (status = 200, body = PageBody<WebhookEndpointBody>),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+    ))]
+async fn list_webhooks(
+    State(ctx): State<Ctx>,
+    caller: Caller,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<PageBody<WebhookEndpointBody>>, ApiError> {
+    let user_id = &caller.require()?.user.user_id;
+    let page = ctx
+        .db
+        .list_webhook_endpoints(user_id, &page.request()?)
+        .await?;
+    Ok(Json(PageBody::from_page(page, WebhookEndpointBody::from)))
+}
+
+/// Get one of the caller's webhook endpoints (without its secret).
+#[utoipa::path(get, path = "/webhooks/{webhook_endpoint_id}", tag = "webhooks",
+    params(("webhook_endpoint_id" = String, Path)),
+    responses(
+        (status = 200, body = WebhookEndpointBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+async fn get_webhook(
+    State(ctx): State<Ctx>,
+    caller: Caller,
+    ApiPath(webhook_endpoint_id): ApiPath<String>,
+) -> Result<Json<WebhookEndpointBody>, ApiError> {
+    let user_id = &caller.require()?.user.user_id;
+    let endpoint = ctx
+        .db
+        .webhook_endpoint(user_id, &webhook_endpoint_id)
+        .await?;
+    Ok(Json(endpoint.into()))
+}
+
+/// Change one of the caller's webhook endpoints: its URL, event types, or
+/// whether it is enabled.
+#[utoipa::path(patch, path = "/webhooks/{webhook_endpoint_id}", tag = "webhooks",
+    params(("webhook_endpoint_id" = String, Path)),
+    request_body = UpdateWebhookRequest,
+    responses(
+        (status = 200, body = WebhookEndpointBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
+async fn update_webhook(
+    State(ctx): State<Ctx>,
+    caller: Caller,
+    ApiPath(webhook_endpoint_id): ApiPath<String>,
+    ApiJson(body): ApiJson<UpdateWebhookRequest>,
+) -> Result<Json<WebhookEndpointBody>, ApiError> {
+    let user_id = &caller.require()?.user.user_id;
+    let endpoint = ctx
+        .db
+        .update_webhook_endpoint(
+            user_id,
+            &webhook_endpoint_id,
+            WebhookEndpointUpdate {
+                url: body.url,
+                event_types: body.event_types,
+                enabled: body.enabled,
+            },
+        )
+        .await?;
+    Ok(Json(endpoint.into()))
+}
+
+/// Delete one of the caller's webhook endpoints and its delivery log;
+/// pending deliveries to it are dropped.
+#[utoipa::path(delete, path = "/webhooks/{webhook_endpoint_id}", tag = "webhooks",
+    params(("webhook_endpoint_id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+async fn delete_webhook(
+    State(ctx): State<Ctx>,
+    caller: Caller,
+    ApiPath(webhook_endpoint_id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let user_id = &caller.require()?.user.user_id;
+    ctx.db
+        .delete_webhook_endpoint(user_id, &webhook_endpoint_id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Replace an endpoint's signing secret with a new one, shown only in this
+/// response. Deliveries sent from now on are signed with it, retries of
+/// earlier events included.
+#[utoipa::path(post, path = "/webhooks/{webhook_endpoint_id}/rotate-secret", tag = "webhooks",
+    params(("webhook_endpoint_id" = String, Path)),
+    responses(
+        (status = 200, body = WebhookEndpointWithSecretBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+async fn rotate_webhook_secret(
+    State(ctx): State<Ctx>,
+    caller: Caller,
+    ApiPath(webhook_endpoint_id): ApiPath<String>,
+) -> Result<Json<WebhookEndpointWithSecretBody>, ApiError> {
+    let user_id = &caller.require()?.user.user_id;
+    let endpoint = ctx
+        .db
+        .rotate_webhook_secret(user_id, &webhook_endpoint_id)
+        .await?;
+    Ok(Json(endpoint.into()))
+}
+
+/// The delivery log of one of the caller's endpoints, newest first: each
+/// event sent to it, with its status, attempts, last response and next
+/// attempt.
+#[utoipa::path(get, path = "/webhooks/{webhook_endpoint_id}/deliveries", tag = "webhooks",
+    params(("webhook_endpoint_id" = String, Path), PageQuery),
+    responses(
+        (status = 200, body = PageBody<WebhookDeliveryBody>),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+async fn list_webhook_deliveries(
+    State(ctx): State<Ctx>,
+    caller: Caller,
+    ApiPath(webhook_endpoint_id): ApiPath<String>,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<PageBody<WebhookDeliveryBody>>, ApiError> {
+    let user_id = &caller.require()?.user.user_id;
+    let page = ctx
+        .db
+        .list_deliveries(user_id, &webhook_endpoint_id, &page.request()?)
+        .await?;
+    Ok(Json(PageBody::from_page(page, WebhookDeliveryBody::from)))
+}
