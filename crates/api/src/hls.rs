@@ -42,8 +42,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use control::{LiveStreamStatus, PlaybackAudience};
-use http::header::{ACCEPT_RANGES, CACHE_CONTROL, CONTENT_RANGE, CONTENT_TYPE, HeaderName, RANGE};
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName};
+use http::{HeaderMap, HeaderValue, Method};
 use live::{Playlists, SessionView};
 use storage::keys;
 use tower_http::cors::{Any, CorsLayer};
@@ -685,157 +685,21 @@ async fn media_object(
         _ => return Err(ApiError::not_found("not_found", "no such segment")),
     };
     let key = keys::segment(live_stream_id, rendition, file);
-    let range = headers
-        .get(RANGE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| parse_range(v).ok_or(v));
-    let not_found = || ApiError::not_found("not_found", "no such segment");
     let cached = state.live.cache().get(&key);
-    let (status, body, content_range) = match range {
-        None => {
-            let body = match cached {
-                Some(body) => body,
-                None => state.media.get(&key).await?.ok_or_else(not_found)?,
-            };
-            (StatusCode::OK, body, None)
-        }
-        // A Range header we do not understand is ignored (RFC 9110 §14.2).
-        Some(Err(_)) => {
-            let body = match cached {
-                Some(body) => body,
-                None => state.media.get(&key).await?.ok_or_else(not_found)?,
-            };
-            (StatusCode::OK, body, None)
-        }
-        Some(Ok(spec)) => {
-            let total = match &cached {
-                Some(body) => body.len() as u64,
-                None => match state.media.get_range(&key, 0..0).await? {
-                    Some((_, total)) => total,
-                    None => return Err(not_found()),
-                },
-            };
-            let Some(range) = spec.resolve(total) else {
-                return Ok((
-                    StatusCode::RANGE_NOT_SATISFIABLE,
-                    [(CONTENT_RANGE, format!("bytes */{total}"))],
-                )
-                    .into_response());
-            };
-            let body = match cached {
-                Some(body) => body.slice(range.start as usize..range.end as usize),
-                None => {
-                    state
-                        .media
-                        .get_range(&key, range.clone())
-                        .await?
-                        .ok_or_else(not_found)?
-                        .0
-                }
-            };
-            let header = format!("bytes {}-{}/{total}", range.start, range.end - 1);
-            (StatusCode::PARTIAL_CONTENT, body, Some(header))
-        }
-    };
-    let mut response = (
-        status,
-        [
-            (CONTENT_TYPE, content_type),
-            (CACHE_CONTROL, grant.cache_control(cache::SEGMENT)),
-            (ACCEPT_RANGES, HeaderValue::from_static("bytes")),
-        ],
-        body,
+    crate::object::serve(
+        state,
+        &key,
+        cached,
+        headers,
+        content_type,
+        grant.cache_control(cache::SEGMENT),
     )
-        .into_response();
-    if let Some(v) = content_range.and_then(|v| HeaderValue::from_str(&v).ok()) {
-        response.headers_mut().insert(CONTENT_RANGE, v);
-    }
-    Ok(response)
-}
-
-/// One byte range of a `Range: bytes=...` header (RFC 9110 §14.1.2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum RangeSpec {
-    /// `bytes=first-` or `bytes=first-last` (last inclusive).
-    From { first: u64, last: Option<u64> },
-    /// `bytes=-n`: the last n bytes.
-    Suffix(u64),
-}
-
-impl RangeSpec {
-    /// The half-open byte range within an object of `total` bytes, or
-    /// `None` when it cannot be satisfied.
-    fn resolve(self, total: u64) -> Option<std::ops::Range<u64>> {
-        match self {
-            RangeSpec::From { first, last } => {
-                if first >= total {
-                    return None;
-                }
-                let end = last.map_or(total, |l| l.saturating_add(1).min(total));
-                (end > first).then_some(first..end)
-            }
-            RangeSpec::Suffix(n) => (n > 0 && total > 0).then(|| total.saturating_sub(n)..total),
-        }
-    }
-}
-
-/// Parses a single-range `Range` header; multiple ranges are not supported
-/// (the whole object is served instead, which RFC 9110 allows).
-fn parse_range(value: &str) -> Option<RangeSpec> {
-    let spec = value.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') {
-        return None;
-    }
-    let (first, last) = spec.split_once('-')?;
-    let (first, last) = (first.trim(), last.trim());
-    if first.is_empty() {
-        return last.parse().ok().map(RangeSpec::Suffix);
-    }
-    let first: u64 = first.parse().ok()?;
-    let last = if last.is_empty() {
-        None
-    } else {
-        let l: u64 = last.parse().ok()?;
-        if l < first {
-            return None;
-        }
-        Some(l)
-    };
-    Some(RangeSpec::From { first, last })
+    .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_ranges() {
-        assert_eq!(
-            parse_range("bytes=0-99"),
-            Some(RangeSpec::From {
-                first: 0,
-                last: Some(99)
-            })
-        );
-        assert_eq!(
-            parse_range("bytes=100-"),
-            Some(RangeSpec::From {
-                first: 100,
-                last: None
-            })
-        );
-        assert_eq!(parse_range("bytes=-50"), Some(RangeSpec::Suffix(50)));
-        assert_eq!(parse_range("bytes=5-1"), None);
-        assert_eq!(parse_range("bytes=0-1,5-6"), None);
-        assert_eq!(parse_range("items=0-1"), None);
-        assert_eq!(parse_range("bytes=x-1"), None);
-        let r = |s| parse_range(s).unwrap().resolve(1000);
-        assert_eq!(r("bytes=0-99"), Some(0..100));
-        assert_eq!(r("bytes=990-2000"), Some(990..1000));
-        assert_eq!(r("bytes=-50"), Some(950..1000));
-        assert_eq!(r("bytes=-5000"), Some(0..1000));
-        assert_eq!(r("bytes=1000-"), None);
-    }
 
     #[test]
     fn parses_part_names() {

@@ -9,6 +9,7 @@ mod config;
 mod error;
 mod health;
 mod hls;
+mod object;
 mod playback_auth;
 mod state;
 mod v1;
