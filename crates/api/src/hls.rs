@@ -36,10 +36,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::{Path, Query, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use bytes::Bytes;
 use control::{LiveStreamStatus, PlaybackAudience};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName};
@@ -254,6 +256,7 @@ async fn broadcast_file(
     Path((playback_id, live_stream_id, rendition, file)): Path<(String, String, String, String)>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
 ) -> Result<Response, ApiError> {
     check_component("rendition", &rendition)?;
     check_component("file name", &file)?;
@@ -262,6 +265,18 @@ async fn broadcast_file(
     let id = &live_stream_id;
     match (file.as_str(), broadcast) {
         (keys::MEDIA_PLAYLIST, Broadcast::Live(view)) => {
+            // A player reloading the live playlist is a viewer (see
+            // live::Viewers for why playlist requests are what we count).
+            let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+            let client = (
+                peer.map(|Extension(ConnectInfo(addr))| addr.ip()),
+                header("x-forwarded-for"),
+                header("user-agent"),
+            );
+            state
+                .live
+                .viewers()
+                .touch(id, client, std::time::Instant::now());
             live_media_playlist(&view, &rendition, Directives::parse(&query)?, &grant).await
         }
         (keys::MEDIA_PLAYLIST, Broadcast::Stored { ended }) => {

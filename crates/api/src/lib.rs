@@ -36,6 +36,7 @@ pub fn router(state: AppState, options: ApiOptions) -> Router {
         .merge(clip_media::router())
         .fallback(|| async { ApiError::not_found("not_found", "no such resource") })
         .with_state(state)
+        .layer(axum::middleware::from_fn(http_metrics))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
@@ -48,6 +49,40 @@ pub fn router(state: AppState, options: ApiOptions) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Requests by route (the route's template, e.g.
+/// `/hls/{playback_id}/master.m3u8`, so the label set stays bounded),
+/// method and status, and their latency (to the response's head; a
+/// blocking LL-HLS reload counts its wait).
+pub const HTTP_REQUESTS: &str = "aethex_http_requests_total";
+pub const HTTP_REQUEST_SECONDS: &str = "aethex_http_request_duration_seconds";
+
+/// Names and help texts of the HTTP series, for the exporter.
+pub fn describe_metrics() {
+    metrics::describe_counter!(HTTP_REQUESTS, "HTTP requests by route, method and status");
+    metrics::describe_histogram!(
+        HTTP_REQUEST_SECONDS,
+        metrics::Unit::Seconds,
+        "HTTP request latency by route and method"
+    );
+}
+
+async fn http_metrics(
+    matched: Option<axum::extract::MatchedPath>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = matched.map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = req.method().as_str().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "method" => method.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!(HTTP_REQUEST_SECONDS, "route" => route, "method" => method)
+        .record(started.elapsed().as_secs_f64());
+    response
 }
 
 /// `Cache-Control` values used by the origin.

@@ -17,4 +17,7 @@ mod server;
 pub use config::IngestConfig;
 pub use connection::{Connection, Event};
 pub use error::{Error, Result};
-pub use server::{Arrival, PublishGrant, PublishHandler, PublishRequest, Refusal, serve};
+pub use server::{
+    Arrival, CONNECTIONS, OPEN_CONNECTIONS, PublishGrant, PublishHandler, PublishRequest, Refusal,
+    describe_metrics, serve,
+};

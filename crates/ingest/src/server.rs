@@ -137,11 +137,13 @@ pub async fn serve<H: PublishHandler>(
         tasks.spawn(
             async move {
                 info!("RTMP connection opened");
+                metrics::gauge!(OPEN_CONNECTIONS).increment(1.0);
                 let outcome = tokio::select! {
                     o = handle(socket, peer, conn_id, &config, &*handler) => o,
                     _ = shutdown.wait_for(|s| *s) => Ok(Closed::Shutdown),
                 };
-                match outcome {
+                metrics::gauge!(OPEN_CONNECTIONS).decrement(1.0);
+                match &outcome {
                     Ok(Closed::Eof) => info!("connection closed by peer"),
                     Ok(Closed::Finished) => info!("publisher finished its stream"),
                     Ok(Closed::Refused) => {}
@@ -149,12 +151,46 @@ pub async fn serve<H: PublishHandler>(
                     Ok(Closed::Shutdown) => info!("server shutting down; publisher disconnected"),
                     Err(e) => warn!(error = %e, "closing RTMP connection: {e}"),
                 }
+                // Connections that published are counted when accepted.
+                let outcome = match &outcome {
+                    Ok(_) => None,
+                    Err(ConnError::Timeout(_)) => Some("timeout"),
+                    Err(ConnError::Unsupported(_)) => Some("unsupported_codec"),
+                    Err(ConnError::Protocol(_)) => Some("protocol_error"),
+                    Err(ConnError::Io(_)) => Some("socket_error"),
+                };
+                if let Some(outcome) = outcome {
+                    metrics::counter!(CONNECTIONS, "outcome" => outcome).increment(1);
+                }
             }
             .instrument(span),
         );
     }
     drop(listener);
     while tasks.join_next().await.is_some() {}
+}
+
+/// RTMP connections by outcome: `published`, `refused_bad_key`,
+/// `refused_disabled`, `refused_busy`, `refused_internal`,
+/// `unsupported_codec`, `protocol_error`, `timeout`, `socket_error`. A
+/// connection that published and later failed counts as published.
+pub const CONNECTIONS: &str = "aethex_rtmp_connections_total";
+/// RTMP connections open now.
+pub const OPEN_CONNECTIONS: &str = "aethex_rtmp_connections_open";
+
+/// Names and help texts of the ingest series, for the exporter.
+pub fn describe_metrics() {
+    metrics::describe_counter!(CONNECTIONS, "RTMP connections by outcome");
+    metrics::describe_gauge!(OPEN_CONNECTIONS, "RTMP connections open now");
+}
+
+fn refusal_outcome(refusal: &Refusal) -> &'static str {
+    match refusal {
+        Refusal::UnknownKey => "refused_bad_key",
+        Refusal::Disabled(_) => "refused_disabled",
+        Refusal::Busy(_) => "refused_busy",
+        Refusal::Internal(_) => "refused_internal",
+    }
 }
 
 enum Closed {
@@ -242,11 +278,14 @@ async fn handle<H: PublishHandler>(
                             conn.accept_publish(request_id)?;
                             write_out(&mut socket, &mut conn, deadline).await?;
                             info!(channel = %grant.label, "publish accepted");
+                            metrics::counter!(CONNECTIONS, "outcome" => "published").increment(1);
                             sink = Some(grant.sink);
                             finished = grant.finished;
                         }
                         Err(refusal) => {
                             warn!(reason = refusal.kind(), "publish refused: {refusal}");
+                            metrics::counter!(CONNECTIONS, "outcome" => refusal_outcome(&refusal))
+                                .increment(1);
                             conn.reject_publish(
                                 request_id,
                                 refusal.status_code(),

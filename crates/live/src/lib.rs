@@ -15,11 +15,13 @@ mod clip_export;
 mod config;
 mod error;
 mod ingest_meter;
+pub mod metrics;
 mod recover;
 mod registry;
 mod render;
 mod rendition;
 mod session;
+mod viewers;
 mod webhook_events;
 
 pub use cleanup::Removed;
@@ -34,3 +36,4 @@ pub use ingest_meter::{IngestMeter, IngestReading};
 pub use registry::{MediaPlaylistView, Playlists, Registry, SessionView};
 pub use render::SOURCE_RENDITION;
 pub use session::{Live, Publish};
+pub use viewers::{VIEWER_TIMEOUT, Viewers};

@@ -54,6 +54,8 @@ impl std::ops::BitOrAssign for Changes {
 pub(crate) struct Ctx {
     pub live: Arc<Inner>,
     pub live_stream_id: Arc<str>,
+    /// The channel's slug (metrics label).
+    pub channel: Arc<str>,
 }
 
 fn now_unix_ms() -> i64 {
@@ -356,6 +358,7 @@ impl Rendition {
         }
         if !gap {
             self.bandwidth.record(size_bytes, duration);
+            crate::metrics::segment(&ctx.channel, &self.name);
         }
         !gap
     }

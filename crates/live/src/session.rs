@@ -22,12 +22,15 @@ use crate::render::{
     master_playlist, public_master, store_final_playlists,
 };
 use crate::rendition::{Changes, Ctx, Rendition};
+use crate::viewers::Viewers;
 use crate::webhook_events::Announcer;
 use crate::{Error, LiveConfig, Result};
 
 /// How often the publisher's measured bitrate and keyframe interval are
 /// written to the live stream's row.
 const INGEST_STATS_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the per-broadcast gauges are set.
+const METRICS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A publisher's connection to its broadcast, from [`Live::start`].
 pub struct Publish {
@@ -65,6 +68,8 @@ pub(crate) struct Inner {
     pub(crate) transcode: TranscodeConfig,
     /// One permit per ladder that may run at once.
     ladder_slots: Arc<Semaphore>,
+    /// Concurrent viewers per live stream, counted by the origin.
+    pub(crate) viewers: Viewers,
 }
 
 impl Live {
@@ -91,6 +96,7 @@ impl Live {
                 shutting_down: AtomicBool::new(false),
                 transcode,
                 ladder_slots: Arc::new(Semaphore::new(slots)),
+                viewers: Viewers::new(),
             }),
         }
     }
@@ -186,6 +192,7 @@ impl Live {
         };
         let session = Session {
             live: inner.clone(),
+            slug: Arc::from(channel.slug.as_str()),
             channel_id: channel.channel_id.clone(),
             live_stream_id: live_stream_id.clone(),
             vod_id: vod_id.clone(),
@@ -221,6 +228,7 @@ impl Live {
             rebase_pending: false,
             meter: IngestMeter::new(),
             stats_reported_at: None,
+            metrics_at: None,
             ts_offset: Time90k::ZERO,
             max_dts: None,
         };
@@ -267,6 +275,12 @@ impl Live {
             live_stream_id,
             resumed: false,
         })
+    }
+
+    /// Concurrent viewers of live streams (the origin reports playlist
+    /// requests; the API and metrics read the counts).
+    pub fn viewers(&self) -> &Viewers {
+        &self.inner.viewers
     }
 
     /// Ends the channel's broadcast now (API `complete`, a disabled
@@ -361,6 +375,8 @@ async fn recv_ladder(rx: &mut Option<mpsc::Receiver<LadderEvent>>) -> Option<Lad
 
 /// The actor of one broadcast.
 pub(crate) struct Session {
+    /// The channel's slug: the label of its metrics.
+    slug: Arc<str>,
     live: Arc<Inner>,
     channel_id: String,
     live_stream_id: String,
@@ -412,6 +428,8 @@ pub(crate) struct Session {
     meter: IngestMeter,
     /// When the meter's reading last went to the control plane.
     stats_reported_at: Option<Instant>,
+    /// When the per-broadcast gauges were last set.
+    metrics_at: Option<Instant>,
     /// Added to the current publisher's timestamps so they keep increasing
     /// across reconnects (encoders restart theirs at 0).
     ts_offset: Time90k,
@@ -430,6 +448,7 @@ impl Session {
         Ctx {
             live: self.live.clone(),
             live_stream_id: Arc::from(self.live_stream_id.as_str()),
+            channel: self.slug.clone(),
         }
     }
 
@@ -438,6 +457,7 @@ impl Session {
         rx: mpsc::Receiver<(Instant, DemuxEvent)>,
         finished: oneshot::Receiver<()>,
     ) {
+        crate::metrics::live_streams(1.0);
         self.announce
             .live_stream(
                 WebhookEventType::LiveStreamConnected,
@@ -527,20 +547,32 @@ impl Session {
         } else {
             reason
         };
+        crate::metrics::live_streams(-1.0);
+        crate::metrics::ended(&self.slug);
+        self.live.viewers.forget(&self.live_stream_id);
         self.finish(reason).await;
     }
 
-    /// Every few seconds: the publisher's bitrate and keyframe interval to
+    /// Every second: the publisher's bitrate, frame rate and keyframe
+    /// interval, and the viewers, to the metrics; every few seconds also to
     /// the live stream's row (off the actor's path; a failure is logged).
     fn report_ingest_stats(&mut self, now: Instant) {
         if self
-            .stats_reported_at
-            .is_some_and(|t| now.duration_since(t) < INGEST_STATS_INTERVAL)
+            .metrics_at
+            .is_some_and(|t| now.duration_since(t) < METRICS_INTERVAL)
         {
             return;
         }
+        self.metrics_at = Some(now);
         let reading = self.meter.reading();
-        if reading.bitrate_bps.is_none() {
+        let viewers = self.live.viewers.count(&self.live_stream_id, now);
+        crate::metrics::ingest(&self.slug, &reading);
+        crate::metrics::viewers(&self.slug, viewers);
+        if reading.bitrate_bps.is_none()
+            || self
+                .stats_reported_at
+                .is_some_and(|t| now.duration_since(t) < INGEST_STATS_INTERVAL)
+        {
             return;
         }
         self.stats_reported_at = Some(now);
@@ -552,7 +584,7 @@ impl Session {
                     &live_stream_id,
                     reading.bitrate_bps,
                     reading.keyframe_interval_ms,
-                    0,
+                    viewers,
                 )
                 .await
             {
@@ -648,6 +680,7 @@ impl Session {
                     max_ladders = self.live.transcode.effective_max_ladders(),
                     "transcoding capacity reached; publishing the source only"
                 );
+                crate::metrics::ladder_refused(&self.slug);
                 return;
             }
         };
@@ -758,6 +791,7 @@ impl Session {
             .zip(self.media_start)
             .is_some_and(|(now, start)| (now - start).as_secs_f64() > 5.0);
         let lag = ladder.lag().as_secs_f64();
+        crate::metrics::transcode_lag(&self.slug, lag);
         if !warmed_up || lag <= self.live.transcode.max_lag_s {
             return;
         }
@@ -773,6 +807,7 @@ impl Session {
             max_lag_s = self.live.transcode.max_lag_s,
             "transcoder is falling behind real time; dropping its lowest rendition"
         );
+        crate::metrics::rendition_dropped(&self.slug, &ladder.rungs()[rung].name);
         ladder.drop_rung(rung);
         let ctx = self.ctx();
         if let Some(&i) = self.rung_renditions.get(rung) {
@@ -886,6 +921,12 @@ impl Session {
             self.publish(true).await;
         } else if changes.part {
             self.publish(false).await;
+        }
+        // From the arrival of the frame that closed the segment (or part)
+        // to its listing.
+        let listed = changes.part || (changes.segment && !self.low_latency);
+        if listed && let Some(arrived) = self.last_arrival {
+            crate::metrics::segment_available(&self.slug, arrived.elapsed());
         }
     }
 

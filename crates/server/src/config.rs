@@ -94,6 +94,12 @@ impl Config {
                 format!("AETHEX_RTMP_ADDR={v:?} is not an address like 0.0.0.0:1935")
             })?;
         }
+        if let Some(v) = nonempty("AETHEX_METRICS_ADDR") {
+            v.parse::<std::net::SocketAddr>().map_err(|_| {
+                anyhow::anyhow!("AETHEX_METRICS_ADDR={v:?} is not an address like 127.0.0.1:9090")
+            })?;
+            self.http.metrics_listen = v;
+        }
         if let Some(v) = nonempty("AETHEX_HTTP_PUBLIC_URL") {
             self.http.public_url = v;
         }
@@ -115,6 +121,18 @@ impl Config {
         }
         if let Err(e) = self.storage.validate() {
             bail!("{e}");
+        }
+        if !self.http.metrics_listen.is_empty()
+            && self
+                .http
+                .metrics_listen
+                .parse::<std::net::SocketAddr>()
+                .is_err()
+        {
+            bail!(
+                "http.metrics_listen = {:?} is not an address like 127.0.0.1:9090",
+                self.http.metrics_listen
+            );
         }
         Ok(())
     }

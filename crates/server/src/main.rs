@@ -7,6 +7,7 @@ mod cli;
 mod commands;
 mod config;
 mod logging;
+mod metrics;
 mod publish;
 mod segment;
 mod serve;

@@ -23,6 +23,7 @@ const UPLOAD_DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
     let config = &resolved.config;
+    let metrics = crate::metrics::install()?;
     let db = open_db(&resolved).await?;
     let media = Media::open(&config.storage, &resolved.storage_url, &resolved.spool_dir)
         .await
@@ -89,9 +90,20 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
     tokio::spawn(crate::sweep::report_orphans(db.clone(), media.clone()));
     live::spawn_clip_exporter(&live, shutdown_rx.clone());
     tokio::spawn(crate::webhooks::run(db.clone(), http_shutdown_rx.clone()));
+    tokio::spawn(crate::metrics::poll_storage(
+        media.clone(),
+        http_shutdown_rx.clone(),
+    ));
+    let viewers = {
+        let live = live.clone();
+        move |live_stream_id: &str| {
+            live.viewers()
+                .count(live_stream_id, std::time::Instant::now())
+        }
+    };
     let api_options = api::ApiOptions {
         config: config.api.clone(),
-        viewers: None,
+        viewers: Some(Arc::new(viewers)),
         ladders: Some(config.transcode.ladders.keys().cloned().collect()),
         rtmp_url: Some(config.rtmp.effective_public_url()),
         public_url: config.http.public_url.trim_end_matches('/').to_owned(),
@@ -104,6 +116,33 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
         },
         api_options,
     );
+    // Prometheus: on the main port, or on its own address.
+    let app = if config.http.metrics_listen.is_empty() {
+        app.merge(crate::metrics::router(metrics))
+    } else {
+        let listener = TcpListener::bind(&config.http.metrics_listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen for metrics on {}",
+                    config.http.metrics_listen
+                )
+            })?;
+        info!(metrics = %listener.local_addr()?, "serving Prometheus metrics at /metrics");
+        let metrics_app: axum::Router = crate::metrics::router(metrics);
+        let mut shutdown = http_shutdown_rx.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, metrics_app)
+                .with_graceful_shutdown(async move {
+                    let _ = shutdown.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = served {
+                warn!(error = %e, "metrics server failed");
+            }
+        });
+        app
+    };
     let mut http_shutdown = http_shutdown_rx;
     let mut http_task = tokio::spawn(async move {
         axum::serve(

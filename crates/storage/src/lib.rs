@@ -31,5 +31,5 @@ pub use config::{REDACTED, StorageConfig};
 pub use error::{Error, Result};
 pub use hot_cache::{HotCache, HotCacheStats};
 pub use media::Media;
-pub use stats::{LATENCY_BUCKETS_MS, LatencyHistogram, StorageStats};
+pub use stats::{LATENCY_BUCKETS_MS, LatencyHistogram, StorageStats, metric_names};
 pub use store::{MAX_KEY_BYTES, Store};

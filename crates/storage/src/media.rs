@@ -131,6 +131,8 @@ impl Media {
                 Counters::add(&counters.uploaded_bytes, len);
                 counters.put_latency.record(elapsed);
                 counters.upload_delay.record(elapsed);
+                crate::stats::record_put(elapsed);
+                crate::stats::record_upload_delay(elapsed);
                 Ok(())
             }
         }

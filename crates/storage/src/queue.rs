@@ -488,6 +488,7 @@ impl Uploader {
                         let put = self.store.put_payload(&job.key, body).await;
                         if put.is_ok() {
                             self.counters.put_latency.record(started.elapsed());
+                            crate::stats::record_put(started.elapsed());
                         }
                         put.map_err(|e| e.to_string())
                     }
@@ -566,6 +567,7 @@ impl Uploader {
                 Counters::add(&self.counters.uploads_ok, 1);
                 Counters::add(&self.counters.uploaded_bytes, job.len);
                 self.counters.upload_delay.record(job.accepted.elapsed());
+                crate::stats::record_upload_delay(job.accepted.elapsed());
             }
             Outcome::Cancelled => Counters::add(&self.counters.cancelled, 1),
             Outcome::Lost => Counters::add(&self.counters.lost, 1),

@@ -255,3 +255,21 @@ mod tests {
         assert_eq!(limit.check(t0 + Duration::from_secs(12)), Some(0));
     }
 }
+
+/// Prometheus names of the storage series (recorded through the `metrics`
+/// facade; gauges are set from [`StorageStats`] by the binary).
+pub mod metric_names {
+    pub const PUT_SECONDS: &str = "aethex_storage_put_seconds";
+    pub const UPLOAD_DELAY_SECONDS: &str = "aethex_storage_upload_delay_seconds";
+}
+
+/// One successful store write of `elapsed`.
+pub(crate) fn record_put(elapsed: Duration) {
+    metrics::histogram!(metric_names::PUT_SECONDS).record(elapsed.as_secs_f64());
+}
+
+/// One object confirmed `elapsed` after its `put` (queueing and retries
+/// included).
+pub(crate) fn record_upload_delay(elapsed: Duration) {
+    metrics::histogram!(metric_names::UPLOAD_DELAY_SECONDS).record(elapsed.as_secs_f64());
+}

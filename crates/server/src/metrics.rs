@@ -1,0 +1,156 @@
+//! Prometheus metrics: the recorder behind the `metrics` facade the crates
+//! record through, the `/metrics` endpoint, and the gauges read off
+//! storage's own counters every few seconds.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_util::MetricKindMask;
+use storage::Media;
+use tokio::sync::watch;
+
+/// Latency buckets (seconds) of every `*_seconds` histogram: from a
+/// millisecond (hot-cache hits) to a minute (uploads during an outage).
+const SECONDS_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// How often storage's counters are copied into gauges.
+const STORAGE_POLL: Duration = Duration::from_secs(2);
+
+/// Installs the process-wide recorder (once) and describes every series.
+pub fn install() -> anyhow::Result<PrometheusHandle> {
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS_BUCKETS)
+        .context("histogram buckets")?
+        // Gauges of ended broadcasts disappear after a while.
+        .idle_timeout(MetricKindMask::GAUGE, Some(Duration::from_secs(120)))
+        .install_recorder()
+        .context("cannot install the metrics recorder")?;
+    describe();
+    Ok(handle)
+}
+
+fn describe() {
+    ingest::describe_metrics();
+    live::metrics::describe();
+    api::describe_metrics();
+    metrics::describe_gauge!(
+        "aethex_storage_queue_objects",
+        "Objects waiting for the store to confirm them (in flight included)"
+    );
+    metrics::describe_gauge!(
+        "aethex_storage_queue_bytes",
+        metrics::Unit::Bytes,
+        "Bytes of the objects waiting for the store"
+    );
+    metrics::describe_gauge!(
+        "aethex_storage_spool_bytes",
+        metrics::Unit::Bytes,
+        "Size of the upload spool on disk"
+    );
+    metrics::describe_gauge!("aethex_storage_spool_files", "Files in the upload spool");
+    metrics::describe_gauge!(
+        "aethex_storage_oldest_queued_seconds",
+        metrics::Unit::Seconds,
+        "How long the oldest waiting upload has waited"
+    );
+    metrics::describe_gauge!(
+        "aethex_storage_consecutive_failures",
+        "Failed uploads since the store last took one (non-zero while it is unreachable)"
+    );
+    metrics::describe_counter!(
+        "aethex_storage_uploads_total",
+        "Objects the store confirmed"
+    );
+    metrics::describe_counter!(
+        "aethex_storage_upload_failures_total",
+        "Failed upload attempts (each is retried)"
+    );
+    metrics::describe_counter!(
+        "aethex_storage_lost_total",
+        "Queued objects whose spool file could not be read back (should stay 0)"
+    );
+    metrics::describe_histogram!(
+        storage::metric_names::PUT_SECONDS,
+        metrics::Unit::Seconds,
+        "Duration of successful store writes"
+    );
+    metrics::describe_histogram!(
+        storage::metric_names::UPLOAD_DELAY_SECONDS,
+        metrics::Unit::Seconds,
+        "From an object's put to the store's confirmation (queueing and retries included)"
+    );
+    metrics::describe_gauge!(
+        "aethex_hot_cache_bytes",
+        metrics::Unit::Bytes,
+        "Bytes of recent segments and parts held in memory"
+    );
+    metrics::describe_gauge!("aethex_hot_cache_entries", "Objects held in the hot cache");
+    metrics::describe_counter!(
+        "aethex_hot_cache_hits_total",
+        "Origin reads served from memory"
+    );
+    metrics::describe_counter!(
+        "aethex_hot_cache_misses_total",
+        "Origin reads that went to storage"
+    );
+    metrics::describe_gauge!(
+        "aethex_hot_cache_hit_ratio",
+        "Hits over hits and misses since start"
+    );
+}
+
+/// `GET /metrics` in the Prometheus text format.
+pub fn router<S: Clone + Send + Sync + 'static>(handle: PrometheusHandle) -> Router<S> {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let handle = handle.clone();
+            async move {
+                handle.run_upkeep();
+                (
+                    [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                    handle.render(),
+                )
+                    .into_response()
+            }
+        }),
+    )
+}
+
+/// Copies storage's counters into gauges until shutdown.
+pub async fn poll_storage(media: Media, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(STORAGE_POLL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        let s = media.stats();
+        metrics::gauge!("aethex_storage_queue_objects").set(s.queued_objects as f64);
+        metrics::gauge!("aethex_storage_queue_bytes").set(s.queued_bytes as f64);
+        metrics::gauge!("aethex_storage_spool_bytes").set(s.spool_bytes as f64);
+        metrics::gauge!("aethex_storage_spool_files").set(s.spool_files as f64);
+        metrics::gauge!("aethex_storage_oldest_queued_seconds")
+            .set(s.oldest_queued_age_ms as f64 / 1000.0);
+        metrics::gauge!("aethex_storage_consecutive_failures").set(s.consecutive_failures as f64);
+        metrics::counter!("aethex_storage_uploads_total").absolute(s.uploads_ok);
+        metrics::counter!("aethex_storage_upload_failures_total").absolute(s.upload_failures);
+        metrics::counter!("aethex_storage_lost_total").absolute(s.lost);
+        let c = media.cache().stats();
+        metrics::gauge!("aethex_hot_cache_bytes").set(c.bytes as f64);
+        metrics::gauge!("aethex_hot_cache_entries").set(c.entries as f64);
+        metrics::counter!("aethex_hot_cache_hits_total").absolute(c.hits);
+        metrics::counter!("aethex_hot_cache_misses_total").absolute(c.misses);
+        let reads = c.hits + c.misses;
+        if reads > 0 {
+            metrics::gauge!("aethex_hot_cache_hit_ratio").set(c.hits as f64 / reads as f64);
+        }
+    }
+}
