@@ -23,8 +23,8 @@ pub struct Cli {
     #[arg(long, global = true, env = "AETHEX_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    /// Log format on stderr (env AETHEX_LOG_FORMAT).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "AETHEX_LOG_FORMAT")]
     pub log_format: LogFormat,
 
     #[command(subcommand)]
@@ -51,6 +51,9 @@ pub enum Command {
     /// Manage channels (what creators stream to).
     #[command(subcommand)]
     Channel(ChannelCommand),
+    /// Check configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// List and delete recordings (VODs).
     #[command(subcommand)]
     Vod(VodCommand),
@@ -74,6 +77,18 @@ pub enum StorageCommand {
         /// Print {"broadcasts","objects","deleted"} as JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file (unknown keys and bad values are
+    /// errors that name them), apply the AETHEX_* environment, and print
+    /// the effective configuration with secrets redacted.
+    Check {
+        /// The file to check (default: --config / AETHEX_CONFIG, or the
+        /// built-in defaults).
+        file: Option<PathBuf>,
     },
 }
 

@@ -5,17 +5,28 @@ use control::{Db, LatencyMode, NewChannel, NewUser};
 use serde_json::json;
 
 use crate::cli::{
-    ChannelCommand, Cli, Command, Latency, Role, SegmentFormatArg, StorageCommand, UserCommand,
-    VodCommand,
+    ChannelCommand, Cli, Command, ConfigCommand, Latency, Role, SegmentFormatArg, StorageCommand,
+    UserCommand, VodCommand,
 };
 use crate::config::{Config, Resolved};
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Config(ConfigCommand::Check { file }) = &cli.command {
+        let path = file.as_deref().or(cli.config.as_deref());
+        let config = Config::load(path)?;
+        print!("{}", config.to_redacted_toml()?);
+        match path {
+            Some(p) => eprintln!("{}: OK", p.display()),
+            None => eprintln!("built-in defaults: OK"),
+        }
+        return Ok(());
+    }
     let resolved = Config::load(cli.config.as_deref())?.resolve()?;
     match cli.command {
         Command::Serve => crate::serve::run(resolved).await,
         // Handled in main, without a runtime or configuration.
         Command::Segment(_) => unreachable!("segment runs before the runtime starts"),
+        Command::Config(_) => unreachable!("config check returned above"),
         Command::Migrate => {
             let db = open_db(&resolved).await?;
             db.close().await;

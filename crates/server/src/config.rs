@@ -106,7 +106,51 @@ impl Config {
         if let Some(v) = nonempty("AETHEX_RTMP_PUBLIC_URL") {
             self.rtmp.public_url = v;
         }
+        self.apply_generic_env(&get)
+    }
+
+    /// Every other option: `AETHEX_{SECTION}_{KEY}` (upper case), e.g.
+    /// `AETHEX_HLS_SEGMENT_DURATION_S=4` or `AETHEX_STORAGE_S3_ENDPOINT=...`;
+    /// top-level keys are `AETHEX_{KEY}`. The value is parsed as the
+    /// option's type; a bad one is an error naming the variable. Tables
+    /// (ladder presets) are file-only.
+    fn apply_generic_env(&mut self, get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+        let mut tree = toml::Value::try_from(&*self).context("config as TOML")?;
+        let Some(table) = tree.as_table_mut() else {
+            bail!("config is not a TOML table");
+        };
+        let mut changed = false;
+        for (section, value) in table.iter_mut() {
+            match value {
+                toml::Value::Table(table) => {
+                    for (key, value) in table.iter_mut() {
+                        let var = env_name(&[section, key]);
+                        changed |= override_leaf(value, &var, get)?;
+                    }
+                }
+                value => {
+                    let var = env_name(&[section]);
+                    changed |= override_leaf(value, &var, get)?;
+                }
+            }
+        }
+        if changed {
+            *self = tree
+                .try_into()
+                .context("configuration from the environment")?;
+        }
         Ok(())
+    }
+
+    /// The effective configuration as TOML with secrets replaced by
+    /// `"(redacted)"` (for `aethex config check`).
+    pub fn to_redacted_toml(&self) -> anyhow::Result<String> {
+        let mut c = self.clone();
+        c.database_url = crate::commands::redact(&c.database_url);
+        if !c.storage.s3_secret_access_key.is_empty() {
+            c.storage.s3_secret_access_key = "(redacted)".into();
+        }
+        Ok(toml::to_string_pretty(&c)?)
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
@@ -171,6 +215,46 @@ impl Config {
     }
 }
 
+/// `AETHEX_A_B` for the path `a.b`.
+fn env_name(path: &[&String]) -> String {
+    let mut name = String::from("AETHEX");
+    for p in path {
+        name.push('_');
+        name.push_str(&p.to_ascii_uppercase());
+    }
+    name
+}
+
+/// Replaces a scalar option with the environment's value, parsed as the
+/// option's type. True if it did.
+fn override_leaf(
+    value: &mut toml::Value,
+    var: &str,
+    get: &impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<bool> {
+    let Some(raw) = get(var) else {
+        return Ok(false);
+    };
+    let bad = |what: &str| anyhow::anyhow!("{var}={raw:?} is not {what}");
+    *value = match value {
+        toml::Value::String(_) => toml::Value::String(raw.clone()),
+        toml::Value::Integer(_) => {
+            toml::Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?)
+        }
+        toml::Value::Float(_) => {
+            toml::Value::Float(raw.trim().parse().map_err(|_| bad("a number"))?)
+        }
+        toml::Value::Boolean(_) => toml::Value::Boolean(match raw.trim() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            _ => return Err(bad("true or false")),
+        }),
+        // Tables and arrays (ladder presets) come from the file only.
+        _ => return Ok(false),
+    };
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +289,47 @@ mod tests {
             .apply_env(|name| (name == "AETHEX_HTTP_ADDR").then(|| "nope".into()))
             .unwrap_err();
         assert!(err.to_string().contains("AETHEX_HTTP_ADDR"), "{err}");
+    }
+
+    #[test]
+    fn every_option_has_an_env_override() {
+        let mut c = Config::default();
+        c.apply_env(|name| match name {
+            "AETHEX_HLS_SEGMENT_DURATION_S" => Some("4".into()),
+            "AETHEX_STORAGE_S3_ENDPOINT" => Some("http://127.0.0.1:9000".into()),
+            "AETHEX_STORAGE_S3_PATH_STYLE" => Some("false".into()),
+            "AETHEX_TRANSCODE_MAX_LADDERS" => Some("3".into()),
+            "AETHEX_API_ALLOW_SIGNUP" => Some("no".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.hls.segment_duration_s, 4.0);
+        assert_eq!(c.storage.s3_endpoint, "http://127.0.0.1:9000");
+        assert!(!c.storage.s3_path_style);
+        assert_eq!(c.transcode.max_ladders, 3);
+        assert!(!c.api.allow_signup);
+        let err = Config::default()
+            .apply_env(|name| (name == "AETHEX_HLS_PART_DURATION_S").then(|| "fast".into()))
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("AETHEX_HLS_PART_DURATION_S"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn redacted_config_hides_secrets() {
+        let mut c = Config {
+            database_url: "postgres://aethex:hunter2@db/aethex".into(),
+            ..Config::default()
+        };
+        c.storage.s3_secret_access_key = "s3cr3t".into();
+        let text = c.to_redacted_toml().unwrap();
+        assert!(
+            !text.contains("hunter2") && !text.contains("s3cr3t"),
+            "{text}"
+        );
+        assert!(text.contains("(redacted)"), "{text}");
     }
 
     #[test]

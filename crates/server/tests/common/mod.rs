@@ -79,6 +79,12 @@ impl Server {
     /// Starts the server with a configuration file holding `config_toml`
     /// (addresses and data directory still come from the environment).
     pub async fn start_with_config(db: Database, config_toml: &str) -> Server {
+        Self::start_with_env(db, config_toml, &[]).await
+    }
+
+    /// As [`Server::start_with_config`], with extra (or overriding)
+    /// environment variables for the server and the CLI.
+    pub async fn start_with_env(db: Database, config_toml: &str, extra: &[(&str, &str)]) -> Server {
         let data_dir = tempfile::tempdir().expect("tempdir");
         let http_port = free_port();
         let rtmp_port = free_port();
@@ -107,6 +113,10 @@ impl Server {
         ];
         if let Database::Postgres(test_db) = &db {
             env.push(("AETHEX_DATABASE_URL".to_string(), test_db.url().to_string()));
+        }
+        for (k, v) in extra {
+            env.retain(|(key, _)| key != k);
+            env.push((k.to_string(), v.to_string()));
         }
         let config_path = data_dir.path().join("aethex.toml");
         std::fs::write(&config_path, config_toml).expect("write config");
