@@ -210,6 +210,16 @@ impl Db {
         }))
     }
 
+    /// Who token `api_token_id` belongs to, or `None` if there is no such
+    /// token: for admins acting on another user's token.
+    pub async fn api_token_owner(&self, api_token_id: &str) -> Result<Option<String>> {
+        let owner = sqlx::query_scalar("SELECT user_id FROM api_token WHERE api_token_id = $1")
+            .bind(api_token_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(owner)
+    }
+
     /// Revokes (deletes) one of `owner_user_id`'s tokens; it stops working
     /// at once. [`Error::NotFound`] if there is no such token or it is
     /// someone else's.

@@ -150,6 +150,18 @@ impl Db {
         }
     }
 
+    /// Who signing key `signing_key_id` belongs to, or `None` if there is
+    /// no such user key (the server's own key has no owner and counts as
+    /// none): for admins acting on another user's key.
+    pub async fn signing_key_owner(&self, signing_key_id: &str) -> Result<Option<String>> {
+        let owner: Option<Option<String>> =
+            sqlx::query_scalar("SELECT owner_user_id FROM signing_key WHERE signing_key_id = $1")
+                .bind(signing_key_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(owner.flatten())
+    }
+
     /// A page of `owner_user_id`'s signing keys, newest first.
     pub async fn list_signing_keys(
         &self,

@@ -458,6 +458,21 @@ impl Db {
         }
     }
 
+    /// Who endpoint `webhook_endpoint_id` belongs to, or `None` if there
+    /// is no such endpoint: for admins acting on another user's endpoint.
+    pub async fn webhook_endpoint_owner(
+        &self,
+        webhook_endpoint_id: &str,
+    ) -> Result<Option<String>> {
+        let owner = sqlx::query_scalar(
+            "SELECT owner_user_id FROM webhook_endpoint WHERE webhook_endpoint_id = $1",
+        )
+        .bind(webhook_endpoint_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(owner)
+    }
+
     /// A page of `owner_user_id`'s endpoints, newest first.
     pub async fn list_webhook_endpoints(
         &self,

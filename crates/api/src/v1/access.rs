@@ -8,7 +8,8 @@
 //!   live streams, and its VODs and clips once ready. A clip's creator may
 //!   also see, rename, export and delete it.
 //! * Personal settings (API tokens, signing keys, webhooks) are their
-//!   owner's alone; `control` scopes those queries by owner.
+//!   owner's; `control` scopes those queries by owner, and an admin acting
+//!   on someone else's acts as its owner (`api_tokens::acting_owner`).
 //!
 //! A caller who may not see a resource gets the same 404 as for one that
 //! does not exist, so ids of private things do not leak; one who may see

@@ -1,12 +1,23 @@
 //! `/api-tokens`: the caller's bearer tokens. The secret is shown once, at
 //! creation; a token acts as its user with that user's role.
+//!
+//! Also the rules shared by the three kinds of personal settings (API
+//! tokens, signing keys, webhook endpoints), [`OwnerQuery`] and
+//! [`acting_owner`]: each is its owner's, and admins may act on anyone's.
+//! Everyone creates them for themselves only. An admin reads, changes and
+//! deletes another user's item as that user, and lists another user's with
+//! `?user_id=`; anyone else gets a 404 for another user's item (as for one
+//! that does not exist, so ids do not leak) and a 403 for `?user_id=` naming
+//! someone else.
+
+use std::future::Future;
 
 use axum::Json;
 use axum::extract::State;
-use control::ApiToken;
+use control::{ApiToken, Role};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -20,6 +31,56 @@ pub(super) fn router() -> OpenApiRouter<Ctx> {
     OpenApiRouter::new()
         .routes(routes!(create_api_token, list_api_tokens))
         .routes(routes!(delete_api_token))
+}
+
+/// `?user_id=` of the personal-settings lists (API tokens, signing keys,
+/// webhook endpoints).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct OwnerQuery {
+    /// Whose items to list: admins may name any user (404 if there is no
+    /// such user); anyone else only themselves (403 otherwise). Default:
+    /// the caller.
+    pub user_id: Option<String>,
+}
+
+impl OwnerQuery {
+    /// The user whose items the caller lists: 401 when anonymous, 403 for a
+    /// non-admin naming someone else, 404 for an admin naming nobody.
+    pub(crate) async fn owner(&self, ctx: &Ctx, caller: &Caller) -> Result<String, ApiError> {
+        let principal = caller.require()?;
+        let me = &principal.user.user_id;
+        match self.user_id.as_deref() {
+            None => Ok(me.clone()),
+            Some(user_id) if user_id == me => Ok(me.clone()),
+            Some(_) if principal.user.role != Role::Admin => Err(ApiError::forbidden(
+                "forbidden",
+                "only admins may list another user's items",
+            )),
+            Some(user_id) => match ctx.db.user(user_id).await? {
+                Some(user) => Ok(user.user_id),
+                None => Err(ApiError::not_found("not_found", "user not found")),
+            },
+        }
+    }
+}
+
+/// The user a read, change or delete of one personal item acts as: for an
+/// admin, the item's owner (`owner_of` looks it up), else the caller, whose
+/// owner-scoped query then finds nothing of anyone else's (a 404). 401
+/// when anonymous.
+pub(crate) async fn acting_owner<F, Fut>(caller: &Caller, owner_of: F) -> Result<String, ApiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = control::Result<Option<String>>>,
+{
+    let principal = caller.require()?;
+    if principal.user.role == Role::Admin
+        && let Some(owner) = owner_of().await?
+    {
+        return Ok(owner);
+    }
+    Ok(principal.user.user_id.clone())
 }
 
 /// An API token, without its secret.
@@ -86,24 +147,29 @@ async fn create_api_token(
     ))
 }
 
-/// List the caller's API tokens.
+/// List the caller's API tokens (admins: any user's, with `?user_id=`).
 #[utoipa::path(get, path = "/api-tokens", tag = "api-tokens",
-    params(PageQuery),
+    params(PageQuery, OwnerQuery),
     responses(
         (status = 200, body = PageBody<ApiTokenBody>),
+        (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 403, description = "`user_id` names someone else and the caller is not an admin", body = ErrorBody),
+        (status = 404, description = "No user `user_id`", body = ErrorBody),
     ))]
 async fn list_api_tokens(
     State(ctx): State<Ctx>,
     caller: Caller,
     ApiQuery(page): ApiQuery<PageQuery>,
+    ApiQuery(owner): ApiQuery<OwnerQuery>,
 ) -> Result<Json<PageBody<ApiTokenBody>>, ApiError> {
-    let user_id = &caller.require()?.user.user_id;
-    let page = ctx.db.list_api_tokens(user_id, &page.request()?).await?;
+    let user_id = owner.owner(&ctx, &caller).await?;
+    let page = ctx.db.list_api_tokens(&user_id, &page.request()?).await?;
     Ok(Json(PageBody::from_page(page, ApiTokenBody::from)))
 }
 
-/// Revoke one of the caller's API tokens; it stops working at once.
+/// Revoke one of the caller's API tokens (admins: anyone's); it stops
+/// working at once.
 #[utoipa::path(delete, path = "/api-tokens/{api_token_id}", tag = "api-tokens",
     params(("api_token_id" = String, Path)),
     responses(
@@ -116,7 +182,7 @@ async fn delete_api_token(
     caller: Caller,
     ApiPath(api_token_id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let user_id = &caller.require()?.user.user_id;
-    ctx.db.delete_api_token(user_id, &api_token_id).await?;
+    let user_id = acting_owner(&caller, || ctx.db.api_token_owner(&api_token_id)).await?;
+    ctx.db.delete_api_token(&user_id, &api_token_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -28,6 +28,9 @@
 //!
 //! A token for the channel's playback id also plays the channel's
 //! recordings (`/vod/{vod_id}/...`).
+//!
+//! Keys are personal settings: admins may read, list (`?user_id=`) and
+//! delete anyone's, everyone else only their own (see `super::api_tokens`).
 
 use std::time::Duration;
 
@@ -44,6 +47,7 @@ use utoipa_axum::routes;
 
 use super::Ctx;
 use super::access;
+use super::api_tokens::{OwnerQuery, acting_owner};
 use super::caller::Caller;
 use super::extract::{ApiPath, ApiQuery, OptionalJson, PageQuery};
 use super::schema::{self, ErrorBody, PageBody};
@@ -139,25 +143,29 @@ async fn create_signing_key(
     ))
 }
 
-/// List the caller's signing keys.
+/// List the caller's signing keys (admins: any user's, with `?user_id=`).
 #[utoipa::path(get, path = "/signing-keys", tag = "signing-keys",
-    params(PageQuery),
+    params(PageQuery, OwnerQuery),
     responses(
         (status = 200, body = PageBody<SigningKeyBody>),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 403, description = "`user_id` names someone else and the caller is not an admin", body = ErrorBody),
+        (status = 404, description = "No user `user_id`", body = ErrorBody),
     ))]
 async fn list_signing_keys(
     State(ctx): State<Ctx>,
     caller: Caller,
     ApiQuery(page): ApiQuery<PageQuery>,
+    ApiQuery(owner): ApiQuery<OwnerQuery>,
 ) -> Result<Json<PageBody<SigningKeyBody>>, ApiError> {
-    let user_id = &caller.require()?.user.user_id;
-    let page = ctx.db.list_signing_keys(user_id, &page.request()?).await?;
+    let user_id = owner.owner(&ctx, &caller).await?;
+    let page = ctx.db.list_signing_keys(&user_id, &page.request()?).await?;
     Ok(Json(PageBody::from_page(page, SigningKeyBody::from)))
 }
 
-/// Get one of the caller's signing keys (404 for anyone else's).
+/// Get one of the caller's signing keys (404 for anyone else's; admins:
+/// anyone's).
 #[utoipa::path(get, path = "/signing-keys/{signing_key_id}", tag = "signing-keys",
     params(("signing_key_id" = String, Path)),
     responses(
@@ -170,12 +178,13 @@ async fn get_signing_key(
     caller: Caller,
     ApiPath(signing_key_id): ApiPath<String>,
 ) -> Result<Json<SigningKeyBody>, ApiError> {
-    let user_id = &caller.require()?.user.user_id;
-    let key = ctx.db.signing_key(user_id, &signing_key_id).await?;
+    let user_id = acting_owner(&caller, || ctx.db.signing_key_owner(&signing_key_id)).await?;
+    let key = ctx.db.signing_key(&user_id, &signing_key_id).await?;
     Ok(Json(key.into()))
 }
 
-/// Delete one of the caller's signing keys: tokens it signed stop working.
+/// Delete one of the caller's signing keys (admins: anyone's): tokens it
+/// signed stop working.
 #[utoipa::path(delete, path = "/signing-keys/{signing_key_id}", tag = "signing-keys",
     params(("signing_key_id" = String, Path)),
     responses(
@@ -188,8 +197,8 @@ async fn delete_signing_key(
     caller: Caller,
     ApiPath(signing_key_id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let user_id = &caller.require()?.user.user_id;
-    ctx.db.delete_signing_key(user_id, &signing_key_id).await?;
+    let user_id = acting_owner(&caller, || ctx.db.signing_key_owner(&signing_key_id)).await?;
+    ctx.db.delete_signing_key(&user_id, &signing_key_id).await?;
     crate::playback_auth::forget_signing_key(&signing_key_id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,8 +4,10 @@
 //! ...) as signed POSTs (see `control::webhook_signature`), retried with
 //! exponential backoff for 24 hours.
 //!
-//! Endpoints are personal settings: `control` scopes every query by the
-//! caller, so another user's endpoint is a 404, for admins too. The signing
+//! Endpoints are personal settings: `control` scopes every query by owner,
+//! so another user's endpoint is a 404, except to admins, who may read,
+//! list (`?user_id=`), change, rotate and delete anyone's and read their
+//! delivery logs (see `super::api_tokens`). The signing
 //! secret is shown when the endpoint is created and when it is rotated,
 //! and never in reads or lists.
 
@@ -22,6 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::Ctx;
+use super::api_tokens::{OwnerQuery, acting_owner};
 use super::caller::Caller;
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageQuery};
 use super::schema::{self, ErrorBody, PageBody};
@@ -194,28 +197,33 @@ async fn create_webhook(
     Ok((StatusCode::CREATED, Json(endpoint.into())))
 }
 
-/// List the caller's webhook endpoints, newest first.
+/// List the caller's webhook endpoints, newest first (admins: any user's,
+/// with `?user_id=`).
 #[utoipa::path(get, path = "/webhooks", tag = "webhooks",
-    params(PageQuery),
+    params(PageQuery, OwnerQuery),
     responses(
         (status = 200, body = PageBody<WebhookEndpointBody>),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
+        (status = 403, description = "`user_id` names someone else and the caller is not an admin", body = ErrorBody),
+        (status = 404, description = "No user `user_id`", body = ErrorBody),
     ))]
 async fn list_webhooks(
     State(ctx): State<Ctx>,
     caller: Caller,
     ApiQuery(page): ApiQuery<PageQuery>,
+    ApiQuery(owner): ApiQuery<OwnerQuery>,
 ) -> Result<Json<PageBody<WebhookEndpointBody>>, ApiError> {
-    let user_id = &caller.require()?.user.user_id;
+    let user_id = owner.owner(&ctx, &caller).await?;
     let page = ctx
         .db
-        .list_webhook_endpoints(user_id, &page.request()?)
+        .list_webhook_endpoints(&user_id, &page.request()?)
         .await?;
     Ok(Json(PageBody::from_page(page, WebhookEndpointBody::from)))
 }
 
-/// Get one of the caller's webhook endpoints (without its secret).
+/// Get one of the caller's webhook endpoints (admins: anyone's), without
+/// its secret.
 #[utoipa::path(get, path = "/webhooks/{webhook_endpoint_id}", tag = "webhooks",
     params(("webhook_endpoint_id" = String, Path)),
     responses(
@@ -228,7 +236,10 @@ async fn get_webhook(
     caller: Caller,
     ApiPath(webhook_endpoint_id): ApiPath<String>,
 ) -> Result<Json<WebhookEndpointBody>, ApiError> {
-    let user_id = &caller.require()?.user.user_id;
+    let user_id = &acting_owner(&caller, || {
+        ctx.db.webhook_endpoint_owner(&webhook_endpoint_id)
+    })
+    .await?;
     let endpoint = ctx
         .db
         .webhook_endpoint(user_id, &webhook_endpoint_id)
@@ -236,8 +247,8 @@ async fn get_webhook(
     Ok(Json(endpoint.into()))
 }
 
-/// Change one of the caller's webhook endpoints: its URL, event types, or
-/// whether it is enabled.
+/// Change one of the caller's webhook endpoints (admins: anyone's): its
+/// URL, event types, or whether it is enabled.
 #[utoipa::path(patch, path = "/webhooks/{webhook_endpoint_id}", tag = "webhooks",
     params(("webhook_endpoint_id" = String, Path)),
     request_body = UpdateWebhookRequest,
@@ -253,7 +264,10 @@ async fn update_webhook(
     ApiPath(webhook_endpoint_id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateWebhookRequest>,
 ) -> Result<Json<WebhookEndpointBody>, ApiError> {
-    let user_id = &caller.require()?.user.user_id;
+    let user_id = &acting_owner(&caller, || {
+        ctx.db.webhook_endpoint_owner(&webhook_endpoint_id)
+    })
+    .await?;
     let endpoint = ctx
         .db
         .update_webhook_endpoint(
@@ -269,7 +283,8 @@ async fn update_webhook(
     Ok(Json(endpoint.into()))
 }
 
-/// Delete one of the caller's webhook endpoints and its delivery log;
+/// Delete one of the caller's webhook endpoints (admins: anyone's) and its
+/// delivery log;
 /// pending deliveries to it are dropped.
 #[utoipa::path(delete, path = "/webhooks/{webhook_endpoint_id}", tag = "webhooks",
     params(("webhook_endpoint_id" = String, Path)),
@@ -283,7 +298,10 @@ async fn delete_webhook(
     caller: Caller,
     ApiPath(webhook_endpoint_id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let user_id = &caller.require()?.user.user_id;
+    let user_id = &acting_owner(&caller, || {
+        ctx.db.webhook_endpoint_owner(&webhook_endpoint_id)
+    })
+    .await?;
     ctx.db
         .delete_webhook_endpoint(user_id, &webhook_endpoint_id)
         .await?;
@@ -305,7 +323,10 @@ async fn rotate_webhook_secret(
     caller: Caller,
     ApiPath(webhook_endpoint_id): ApiPath<String>,
 ) -> Result<Json<WebhookEndpointWithSecretBody>, ApiError> {
-    let user_id = &caller.require()?.user.user_id;
+    let user_id = &acting_owner(&caller, || {
+        ctx.db.webhook_endpoint_owner(&webhook_endpoint_id)
+    })
+    .await?;
     let endpoint = ctx
         .db
         .rotate_webhook_secret(user_id, &webhook_endpoint_id)
@@ -313,7 +334,8 @@ async fn rotate_webhook_secret(
     Ok(Json(endpoint.into()))
 }
 
-/// The delivery log of one of the caller's endpoints, newest first: each
+/// The delivery log of one of the caller's endpoints (admins: anyone's),
+/// newest first: each
 /// event sent to it, with its status, attempts, last response and next
 /// attempt.
 #[utoipa::path(get, path = "/webhooks/{webhook_endpoint_id}/deliveries", tag = "webhooks",
@@ -330,7 +352,10 @@ async fn list_webhook_deliveries(
     ApiPath(webhook_endpoint_id): ApiPath<String>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<PageBody<WebhookDeliveryBody>>, ApiError> {
-    let user_id = &caller.require()?.user.user_id;
+    let user_id = &acting_owner(&caller, || {
+        ctx.db.webhook_endpoint_owner(&webhook_endpoint_id)
+    })
+    .await?;
     let page = ctx
         .db
         .list_deliveries(user_id, &webhook_endpoint_id, &page.request()?)

@@ -114,3 +114,28 @@ async fn api_token_input_is_validated() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn api_token_owner_names_the_owner() {
+    each_backend(async |db| {
+        let alice = testutil::user(&db, "alice").await;
+        let bob = testutil::user(&db, "bob").await;
+        let a = db.create_api_token(&alice.user_id, "a").await.unwrap();
+        let b = db.create_api_token(&bob.user_id, "b").await.unwrap();
+        let a_id = &a.token.api_token_id;
+        let b_id = &b.token.api_token_id;
+        assert_eq!(
+            db.api_token_owner(a_id).await.unwrap().as_deref(),
+            Some(alice.user_id.as_str())
+        );
+        assert_eq!(
+            db.api_token_owner(b_id).await.unwrap().as_deref(),
+            Some(bob.user_id.as_str())
+        );
+        assert_eq!(db.api_token_owner("no-such-token").await.unwrap(), None);
+        // Revoked: gone.
+        db.delete_api_token(&alice.user_id, a_id).await.unwrap();
+        assert_eq!(db.api_token_owner(a_id).await.unwrap(), None);
+    })
+    .await;
+}

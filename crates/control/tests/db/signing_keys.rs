@@ -217,3 +217,48 @@ async fn the_server_mints_tokens_for_any_playback_id() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn signing_key_owner_names_the_owner_and_not_the_server_key() {
+    each_backend(async |db| {
+        let (a, _) = testutil::channel(&db, "owner-a").await;
+        let (b, _) = testutil::channel(&db, "owner-b").await;
+        let ka = db
+            .create_signing_key(&a.owner_user_id, SigningAlgorithm::Es256)
+            .await
+            .unwrap();
+        let kb = db
+            .create_signing_key(&b.owner_user_id, SigningAlgorithm::Es256)
+            .await
+            .unwrap();
+        let ka_id = &ka.key.signing_key_id;
+        assert_eq!(
+            db.signing_key_owner(ka_id).await.unwrap().as_deref(),
+            Some(a.owner_user_id.as_str())
+        );
+        assert_eq!(
+            db.signing_key_owner(&kb.key.signing_key_id)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(b.owner_user_id.as_str())
+        );
+        assert_eq!(db.signing_key_owner("no-such-key").await.unwrap(), None);
+        // The server's own key has no owner.
+        let token = db
+            .mint_playback_token(
+                &a.playback_id,
+                PlaybackAudience::Video,
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+        let server_kid = control::token_key_id(&token).unwrap();
+        assert_eq!(db.signing_key_owner(&server_kid).await.unwrap(), None);
+        db.delete_signing_key(&a.owner_user_id, ka_id)
+            .await
+            .unwrap();
+        assert_eq!(db.signing_key_owner(ka_id).await.unwrap(), None);
+    })
+    .await;
+}

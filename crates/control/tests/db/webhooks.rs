@@ -497,3 +497,40 @@ async fn disabled_endpoints_get_no_attempts_and_concurrent_workers_no_duplicates
     })
     .await;
 }
+
+#[tokio::test]
+async fn webhook_endpoint_owner_names_the_owner() {
+    each_backend(async |db| {
+        let alice = testutil::user(&db, "alice").await;
+        let bob = testutil::user(&db, "bob").await;
+        let a = db
+            .create_webhook_endpoint(&alice.user_id, endpoint("https://a.example/hook", &[]))
+            .await
+            .unwrap();
+        let b = db
+            .create_webhook_endpoint(&bob.user_id, endpoint("https://b.example/hook", &[]))
+            .await
+            .unwrap();
+        let a_id = &a.webhook_endpoint_id;
+        assert_eq!(
+            db.webhook_endpoint_owner(a_id).await.unwrap().as_deref(),
+            Some(alice.user_id.as_str())
+        );
+        assert_eq!(
+            db.webhook_endpoint_owner(&b.webhook_endpoint_id)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(bob.user_id.as_str())
+        );
+        assert_eq!(
+            db.webhook_endpoint_owner("no-such-endpoint").await.unwrap(),
+            None
+        );
+        db.delete_webhook_endpoint(&alice.user_id, a_id)
+            .await
+            .unwrap();
+        assert_eq!(db.webhook_endpoint_owner(a_id).await.unwrap(), None);
+    })
+    .await;
+}
