@@ -6,6 +6,13 @@
 #   docker build -t aethex-live .
 #   docker run -p 1935:1935 -p 8080:8080 -v aethex-data:/data aethex-live
 
+FROM node:20-bookworm-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/ ./
+RUN npm run build
+
 FROM rust:1.95-bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
@@ -13,6 +20,8 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+# The web UI, embedded in the binary at compile time.
+COPY --from=web /web/dist web/dist
 RUN cargo build --release --locked -p aethex \
  && install -D target/release/aethex /out/aethex
 

@@ -12,8 +12,8 @@ AETHEX_BUILD_PACKAGES=(
   ffmpeg ca-certificates curl
 )
 # Extra packages for the test suite: PostgreSQL (and psql for set-up), python3
-# (finding free ports).
-AETHEX_TEST_PACKAGES=(postgresql postgresql-client python3)
+# (finding free ports), Chromium (the browser tests, scripts/test-browser).
+AETHEX_TEST_PACKAGES=(postgresql postgresql-client python3 chromium)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -60,5 +60,33 @@ ensure_rust() {
     for c in rustfmt clippy; do
       rustup component list --installed 2>/dev/null | grep -q "^$c" || { say "adding rust component $c"; rustup component add "$c"; }
     done
+  fi
+}
+
+# ensure_web: the web UI (web/, TypeScript + React + Vite) built into
+# web/dist, which the aethex binary embeds. Installs Node.js and npm from
+# Debian when npm is missing; runs `npm ci` when web/node_modules is missing
+# or web/package-lock.json changed since the last install; then `npm run
+# build` when a source changed or web/dist is missing.
+ensure_web() {
+  if ! command -v npm >/dev/null; then
+    ensure_packages nodejs npm
+  fi
+  local stamp=web/node_modules/.aethex-lock.sha256 sum
+  sum=$(sha256sum web/package-lock.json | awk '{print $1}')
+  if [ ! -d web/node_modules ] || [ "$(cat "$stamp" 2>/dev/null)" != "$sum" ]; then
+    say "installing the web UI's npm packages (npm ci)"
+    (cd web && npm ci --no-audit --no-fund --loglevel=error) || die "npm ci failed in web/"
+    echo "$sum" > "$stamp"
+  fi
+  # Rebuild only when a source changed (a rebuild rewrites web/dist, which
+  # makes cargo re-embed it).
+  local src_stamp=web/node_modules/.aethex-build.sha256 src_sum
+  src_sum=$(find web/src web/public web/index.html web/package-lock.json web/vite.config.ts web/tsconfig.json \
+      -type f -print0 2>/dev/null | sort -z | xargs -0 sha256sum | sha256sum | awk '{print $1}')
+  if [ ! -f web/dist/index.html ] || [ ! -d web/dist/assets ] || [ "$(cat "$src_stamp" 2>/dev/null)" != "$src_sum" ]; then
+    say "building the web UI (npm run build in web/)"
+    (cd web && npm run --silent build >/dev/null) || die "the web UI does not build: run 'npm run build' in web/ to see why"
+    echo "$src_sum" > "$src_stamp"
   fi
 }

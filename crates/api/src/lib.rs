@@ -4,6 +4,7 @@
 //! [`ApiError`] whose responses are `{"error":{"code","message"}}` JSON and
 //! which logs server errors with the request id instead of echoing them.
 
+mod chat;
 mod clip_media;
 mod config;
 mod error;
@@ -13,6 +14,7 @@ mod object;
 mod playback_auth;
 mod state;
 mod v1;
+mod web;
 
 use axum::Router;
 use http::header::{HeaderName, HeaderValue};
@@ -22,7 +24,7 @@ use tower_http::trace::TraceLayer;
 pub use config::HttpConfig;
 pub use error::ApiError;
 pub use state::AppState;
-pub use v1::config::{ApiConfig, ApiOptions, CookieSecure, ViewerCount};
+pub use v1::config::{ApiConfig, ApiOptions, CookieSecure, SignupRole, ViewerCount};
 pub use v1::openapi;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -34,7 +36,8 @@ pub fn router(state: AppState, options: ApiOptions) -> Router {
         .merge(v1::router(state.clone(), options))
         .merge(hls::router())
         .merge(clip_media::router())
-        .fallback(|| async { ApiError::not_found("not_found", "no such resource") })
+        .merge(chat::router(state.clone()))
+        .fallback(web::fallback)
         .with_state(state)
         .layer(axum::middleware::from_fn(http_metrics))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

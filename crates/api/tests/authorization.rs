@@ -648,10 +648,18 @@ async fn authorization_matrix() {
             role,
             [401, 404, 404, 403, 200],
         );
+        // Only admins create admins; anyone may sign up as a creator (the
+        // default `signup_role`; anonymous sign-up is tested in
+        // chat_follows.rs, this table keeps anonymous callers to reads).
         for (actor, expected) in ACTORS.into_iter().zip([403, 403, 403, 403, 201]) {
             let username = format!("made-by-{actor:?}").to_lowercase();
-            let body = json!({"username": username, "password": PASSWORD, "role": "creator"});
+            let body = json!({"username": username, "password": PASSWORD, "role": "admin"});
             m.one(actor, post.clone(), "/api/v1/users", Some(body), expected);
+        }
+        for actor in ACTORS.into_iter().filter(|a| *a != Anonymous) {
+            let username = format!("creator-by-{actor:?}").to_lowercase();
+            let body = json!({"username": username, "password": PASSWORD, "role": "creator"});
+            m.one(actor, post.clone(), "/api/v1/users", Some(body), 201);
         }
         m.one(CreatorA, delete.clone(), &user(alice.id()), None, 403);
         m.destroy(delete.clone(), &user(&spare), [401, 404, 404], Admin, 204);

@@ -105,6 +105,14 @@ pub struct Channel {
     /// How long a dropped publisher may come back and continue the same live
     /// stream, in seconds. Default 60; at most 1800.
     pub reconnect_window_s: u32,
+    /// Free text shown on browse ("Music"); empty when unset. At most 50
+    /// characters.
+    pub category: String,
+    /// Chat slow mode: non-moderators post at most once per this many
+    /// seconds; 0 is off. At most 3600.
+    pub chat_slow_mode_s: u32,
+    /// Words refused in chat (whole words, ignoring case); lowercase.
+    pub chat_blocked_words: Vec<String>,
     /// Unix milliseconds.
     pub created_at_ms: i64,
     /// Unix milliseconds; bumped by every settings change and key reset.
@@ -153,6 +161,11 @@ pub struct ChannelUpdate {
     /// Public is refused for a channel that is or becomes private.
     pub playback_policy: Option<PlaybackPolicy>,
     pub reconnect_window_s: Option<u32>,
+    /// Trimmed; empty clears it.
+    pub category: Option<String>,
+    pub chat_slow_mode_s: Option<u32>,
+    /// Replaces the list (normalised: trimmed, lowercased, deduplicated).
+    pub chat_blocked_words: Option<Vec<String>>,
 }
 
 /// Which channels [`Db::list_channels`] returns; every field narrows.
@@ -188,6 +201,14 @@ pub const SLUG_MAX_LEN: usize = 40;
 pub const TITLE_MAX_CHARS: usize = 200;
 /// Longest reconnect window, in seconds (also a CHECK in the schema).
 pub const RECONNECT_WINDOW_MAX_S: u32 = 1800;
+/// Longest category, in characters.
+pub const CATEGORY_MAX_CHARS: usize = 50;
+/// Longest chat slow mode, in seconds (also a CHECK in the schema).
+pub const CHAT_SLOW_MODE_MAX_S: u32 = 3600;
+/// Most blocked words a channel may have.
+pub const CHAT_BLOCKED_WORDS_MAX: usize = 200;
+/// Longest blocked word, in characters.
+pub const CHAT_BLOCKED_WORD_MAX_CHARS: usize = 50;
 /// Longer than any key we issue; a longer candidate is refused unhashed.
 const STREAM_KEY_MAX_LEN: usize = 256;
 
@@ -239,6 +260,68 @@ pub(crate) fn normalize_title(title: &str) -> Result<String> {
     Ok(title.to_owned())
 }
 
+/// Trims and validates a category: at most 50 characters, no control
+/// characters; empty means none.
+pub(crate) fn normalize_category(category: &str) -> Result<String> {
+    let category = category.trim();
+    let len = category.chars().count();
+    if len > CATEGORY_MAX_CHARS {
+        return Err(Error::invalid(
+            "category",
+            format!("must be at most {CATEGORY_MAX_CHARS} characters, got {len}"),
+        ));
+    }
+    if category.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "category",
+            "must not contain control characters",
+        ));
+    }
+    Ok(category.to_owned())
+}
+
+/// Normalises a blocked-words list: each word trimmed and lowercased, 1-50
+/// characters without control characters, duplicates and empty entries
+/// dropped, at most 200 words; sorted.
+pub fn normalize_blocked_words(words: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for word in words {
+        let word = word.trim().to_lowercase();
+        if word.is_empty() {
+            continue;
+        }
+        if word.chars().count() > CHAT_BLOCKED_WORD_MAX_CHARS || word.chars().any(char::is_control)
+        {
+            return Err(Error::invalid(
+                "chat_blocked_words",
+                format!(
+                    "each word must be 1 to {CHAT_BLOCKED_WORD_MAX_CHARS} characters without control characters"
+                ),
+            ));
+        }
+        out.push(word);
+    }
+    out.sort();
+    out.dedup();
+    if out.len() > CHAT_BLOCKED_WORDS_MAX {
+        return Err(Error::invalid(
+            "chat_blocked_words",
+            format!("at most {CHAT_BLOCKED_WORDS_MAX} words"),
+        ));
+    }
+    Ok(out)
+}
+
+fn validate_slow_mode(seconds: u32) -> Result<u32> {
+    if seconds > CHAT_SLOW_MODE_MAX_S {
+        return Err(Error::invalid(
+            "chat_slow_mode_s",
+            format!("must be 0 to {CHAT_SLOW_MODE_MAX_S} seconds"),
+        ));
+    }
+    Ok(seconds)
+}
+
 fn validate_reconnect_window(seconds: u32) -> Result<u32> {
     if seconds > RECONNECT_WINDOW_MAX_S {
         return Err(Error::invalid(
@@ -280,7 +363,8 @@ macro_rules! select_channel {
         concat!(
             "SELECT c.channel_id, c.owner_user_id, c.slug, c.title, c.latency_mode, \
              c.segment_format, c.ladder, c.playback_id, c.enabled, c.record, c.visibility, \
-             c.playback_policy, c.reconnect_window_s, c.created_at_ms, c.updated_at_ms",
+             c.playback_policy, c.reconnect_window_s, c.created_at_ms, c.updated_at_ms, \
+             c.category, c.chat_slow_mode_s, c.chat_blocked_words",
             $extra,
             " FROM channel c ",
             $tail
@@ -288,7 +372,7 @@ macro_rules! select_channel {
     };
 }
 
-fn channel_from_row(row: &AnyRow) -> Result<Channel> {
+pub(crate) fn channel_from_row(row: &AnyRow) -> Result<Channel> {
     Ok(Channel {
         channel_id: row.try_get("channel_id")?,
         owner_user_id: row.try_get("owner_user_id")?,
@@ -303,6 +387,16 @@ fn channel_from_row(row: &AnyRow) -> Result<Channel> {
         visibility: decode::text_enum(row, "channel", "visibility")?,
         playback_policy: decode::text_enum(row, "channel", "playback_policy")?,
         reconnect_window_s: decode::int(row, "channel", "reconnect_window_s")?,
+        category: row.try_get("category")?,
+        chat_slow_mode_s: decode::int(row, "channel", "chat_slow_mode_s")?,
+        chat_blocked_words: {
+            let text: String = row.try_get("chat_blocked_words")?;
+            serde_json::from_str(&text).map_err(|_| Error::Corrupt {
+                table: "channel",
+                column: "chat_blocked_words",
+                value: text,
+            })?
+        },
         created_at_ms: row.try_get("created_at_ms")?,
         updated_at_ms: row.try_get("updated_at_ms")?,
     })
@@ -343,6 +437,9 @@ impl Db {
             visibility: Visibility::Public,
             playback_policy: PlaybackPolicy::Public,
             reconnect_window_s: 60,
+            category: String::new(),
+            chat_slow_mode_s: 0,
+            chat_blocked_words: Vec::new(),
             created_at_ms: now,
             updated_at_ms: now,
         };
@@ -621,6 +718,21 @@ impl Db {
             .reconnect_window_s
             .map(validate_reconnect_window)
             .transpose()?;
+        let category = update
+            .category
+            .as_deref()
+            .map(normalize_category)
+            .transpose()?;
+        let slow_mode = update
+            .chat_slow_mode_s
+            .map(validate_slow_mode)
+            .transpose()?;
+        let blocked_words = update
+            .chat_blocked_words
+            .as_deref()
+            .map(normalize_blocked_words)
+            .transpose()?
+            .map(|w| serde_json::Value::from(w).to_string());
         let private_is_signed = || {
             Error::invalid(
                 "playback_policy",
@@ -642,7 +754,10 @@ impl Db {
              reconnect_window_s = COALESCE($6, reconnect_window_s), updated_at_ms = $7, \
              segment_format = COALESCE($9, segment_format), ladder = COALESCE($10, ladder), \
              playback_policy = CASE WHEN $5 = 'private' THEN 'signed' \
-                                    ELSE COALESCE($11, playback_policy) END \
+                                    ELSE COALESCE($11, playback_policy) END, \
+             category = COALESCE($12, category), \
+             chat_slow_mode_s = COALESCE($13, chat_slow_mode_s), \
+             chat_blocked_words = COALESCE($14, chat_blocked_words) \
              WHERE channel_id = $8 \
              AND NOT (COALESCE($11, '') = 'public' AND COALESCE($5, visibility) = 'private')",
         )
@@ -657,6 +772,9 @@ impl Db {
         .bind(update.segment_format.map(|f| f.as_str()))
         .bind(ladder)
         .bind(update.playback_policy.map(|p| p.as_str()))
+        .bind(category)
+        .bind(slow_mode.map(|s| s as i32))
+        .bind(blocked_words)
         .execute(&self.pool)
         .await?;
         if updated.rows_affected() == 0 {

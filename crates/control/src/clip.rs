@@ -370,6 +370,25 @@ impl Db {
         }))
     }
 
+    /// Ready clips of public channels, newest first (at most `limit`, up
+    /// to 200), whose title or channel's title or slug contains `search`
+    /// (ignoring case; `None` or blank: all). For browse.
+    pub async fn browse_clips(&self, search: Option<&str>, limit: u32) -> Result<Vec<Clip>> {
+        let pattern = crate::follow::like_pattern(search)?;
+        let rows = sqlx::query(select_clip!(
+            "WHERE status = 'ready' AND EXISTS (SELECT 1 FROM channel c \
+                 WHERE c.channel_id = clip.channel_id AND c.visibility = 'public' \
+                 AND ($1 IS NULL OR lower(clip.title) LIKE $1 ESCAPE '\\' \
+                      OR lower(c.title) LIKE $1 ESCAPE '\\' OR c.slug LIKE $1 ESCAPE '\\')) \
+             ORDER BY created_at_ms DESC, clip_id DESC LIMIT $2"
+        ))
+        .bind(pattern)
+        .bind(i64::from(limit.min(crate::follow::BROWSE_LIMIT_MAX)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(clip_from_row).collect()
+    }
+
     /// Renames a clip and returns it. [`Error::NotFound`] if there is no
     /// such clip, [`Error::Invalid`] (`field` = "title") on a bad title.
     pub async fn update_clip_title(&self, clip_id: &str, title: &str) -> Result<Clip> {

@@ -314,7 +314,11 @@ mod tests {
             [
                 "api_token",
                 "channel",
+                "channel_moderator",
+                "chat_ban",
+                "chat_message",
                 "clip",
+                "follow",
                 "live_stream",
                 "segment",
                 "session",

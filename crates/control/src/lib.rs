@@ -45,11 +45,14 @@
 //! `webhook` module).
 
 mod api_token;
+#[macro_use]
 mod channel;
+mod chat;
 mod clip;
 mod db;
 mod decode;
 mod error;
+mod follow;
 mod ids;
 mod live_stream;
 mod page;
@@ -70,9 +73,14 @@ pub mod testutil;
 
 pub use api_token::{API_TOKEN_NAME_MAX_CHARS, ApiToken, CreatedApiToken};
 pub use channel::{
-    Channel, ChannelFilter, ChannelUpdate, CreatedChannel, DEFAULT_LADDER, DeletedChannel,
-    LatencyMode, NewChannel, PlaybackPolicy, RECONNECT_WINDOW_MAX_S, SLUG_MAX_LEN, SLUG_MIN_LEN,
-    SegmentFormat, TITLE_MAX_CHARS, Visibility, normalize_slug, validate_ladder_name,
+    CATEGORY_MAX_CHARS, CHAT_BLOCKED_WORDS_MAX, CHAT_SLOW_MODE_MAX_S, Channel, ChannelFilter,
+    ChannelUpdate, CreatedChannel, DEFAULT_LADDER, DeletedChannel, LatencyMode, NewChannel,
+    PlaybackPolicy, RECONNECT_WINDOW_MAX_S, SLUG_MAX_LEN, SLUG_MIN_LEN, SegmentFormat,
+    TITLE_MAX_CHARS, Visibility, normalize_blocked_words, normalize_slug, validate_ladder_name,
+};
+pub use chat::{
+    CHAT_BAN_REASON_MAX_CHARS, CHAT_HISTORY_MAX, CHAT_MESSAGE_MAX_CHARS, ChatBan, ChatMessage,
+    NewChatBan, normalize_chat_body,
 };
 pub use clip::{
     CLIP_MAX_DURATION_MS, ClaimedExport, Clip, ClipExportStatus, ClipFilter, ClipSource,
@@ -80,6 +88,7 @@ pub use clip::{
 };
 pub use db::{Backend, Db, DbConfig};
 pub use error::{Error, Result};
+pub use follow::{BROWSE_LIMIT_MAX, FollowedChannel, LiveChannel, SEARCH_MAX_CHARS};
 pub use live_stream::{ChannelStatus, IngestInfo, LiveStream, LiveStreamStats, LiveStreamStatus};
 pub use page::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, Page, PageRequest};
 pub use password::{PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS, PasswordConfig};

@@ -250,6 +250,25 @@ impl Db {
         }))
     }
 
+    /// Ready VODs of public channels, newest first (at most `limit`, up to
+    /// 200), whose title or channel's title or slug contains `search`
+    /// (ignoring case; `None` or blank: all). For browse.
+    pub async fn browse_vods(&self, search: Option<&str>, limit: u32) -> Result<Vec<Vod>> {
+        let pattern = crate::follow::like_pattern(search)?;
+        let rows = sqlx::query(select_vod!(
+            "WHERE status = 'ready' AND EXISTS (SELECT 1 FROM channel c \
+                 WHERE c.channel_id = vod.channel_id AND c.visibility = 'public' \
+                 AND ($1 IS NULL OR lower(vod.title) LIKE $1 ESCAPE '\\' \
+                      OR lower(c.title) LIKE $1 ESCAPE '\\' OR c.slug LIKE $1 ESCAPE '\\')) \
+             ORDER BY created_at_ms DESC, vod_id DESC LIMIT $2"
+        ))
+        .bind(pattern)
+        .bind(i64::from(limit.min(crate::follow::BROWSE_LIMIT_MAX)))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(vod_from_row).collect()
+    }
+
     /// Renames a VOD and returns it. [`Error::NotFound`] if there is no
     /// such VOD, [`Error::Invalid`] (`field` = "title") on a bad title
     /// (1-200 characters, no control characters).

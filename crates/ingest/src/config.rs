@@ -23,6 +23,10 @@ pub struct IngestConfig {
     pub idle_timeout_s: u64,
     /// Outbound RTMP chunk size in bytes.
     pub chunk_size: u32,
+    /// Largest RTMP message a publisher may send, in bytes (a keyframe of
+    /// 1080p60 at 12 Mbit/s is about 1.5 MB); larger ones close the
+    /// connection.
+    pub max_message_bytes: u32,
     /// Media events buffered between a connection and its live stream before
     /// reading from the socket pauses (backpressure).
     pub queue_depth: usize,
@@ -37,6 +41,7 @@ impl Default for IngestConfig {
             handshake_timeout_s: 10,
             idle_timeout_s: 10,
             chunk_size: 4096,
+            max_message_bytes: 8 << 20,
             queue_depth: 1024,
         }
     }
@@ -61,6 +66,12 @@ impl IngestConfig {
             ));
         }
         // RTMP allows 1..2^31-1; tiny chunks waste CPU, huge ones memory.
+        if !(4096..=(16 << 20)).contains(&self.max_message_bytes) {
+            return Err(format!(
+                "rtmp.max_message_bytes must be between 4096 and 16777216, not {}",
+                self.max_message_bytes
+            ));
+        }
         if !(128..=65536).contains(&self.chunk_size) {
             return Err(format!(
                 "rtmp.chunk_size must be between 128 and 65536, not {}",

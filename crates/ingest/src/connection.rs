@@ -16,7 +16,12 @@ use rml_rtmp::sessions::{
     ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
 };
 
+use crate::chunk_guard::ChunkGuard;
 use crate::{Error, IngestConfig, Result};
+
+/// Chunk streams a publisher may have messages in progress on at once (OBS
+/// and ffmpeg use about five).
+const MAX_CHUNK_STREAMS: usize = 64;
 
 /// Something the connection's owner has to act on.
 #[derive(PartialEq)]
@@ -73,6 +78,8 @@ pub struct Connection {
     publish: PublishState,
     demux: FlvDemuxer,
     bytes_received: u64,
+    /// Bounds on the chunk stream, checked before rml_rtmp parses it.
+    guard: ChunkGuard,
 }
 
 impl Connection {
@@ -88,6 +95,7 @@ impl Connection {
             publish: PublishState::None,
             demux: FlvDemuxer::new(),
             bytes_received: 0,
+            guard: ChunkGuard::new(config.max_message_bytes, MAX_CHUNK_STREAMS),
         }
     }
 
@@ -163,6 +171,7 @@ impl Connection {
                 }
             }
             State::Session(session) => {
+                self.guard.push(input)?;
                 let results = session
                     .handle_input(input)
                     .map_err(|e| Error::Protocol(e.to_string()))?;

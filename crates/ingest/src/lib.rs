@@ -9,6 +9,7 @@
 //! key, channel disabled, already live, unsupported codec, protocol error) and
 //! only ever close the connection they concern.
 
+mod chunk_guard;
 mod config;
 mod connection;
 mod error;

@@ -222,7 +222,9 @@ async fn handle<H: PublishHandler>(
 ) -> Result<Closed, ConnError> {
     let _ = socket.set_nodelay(true);
     let mut conn = Connection::new(config);
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    // Small until the client publishes: a connection that never gets that
+    // far (a port scan, a thousand idle sockets) costs a few KiB.
+    let mut buf = BytesMut::with_capacity(4 * 1024);
     let mut sink: Option<mpsc::Sender<Arrival>> = None;
     let mut finished: Option<oneshot::Sender<()>> = None;
     let handshake_deadline = Instant::now() + Duration::from_secs(config.handshake_timeout_s);
@@ -235,7 +237,11 @@ async fn handle<H: PublishHandler>(
             handshake_deadline
         };
         buf.clear();
-        buf.reserve(64 * 1024);
+        buf.reserve(if conn.is_publishing() {
+            64 * 1024
+        } else {
+            4 * 1024
+        });
         let n = tokio::select! {
             r = timeout_at(deadline, socket.read_buf(&mut buf)) => match r {
                 Ok(r) => r?,

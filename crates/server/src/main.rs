@@ -6,6 +6,7 @@
 mod cli;
 mod commands;
 mod config;
+mod http_server;
 mod logging;
 mod metrics;
 mod publish;

@@ -130,30 +130,18 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
             })?;
         info!(metrics = %listener.local_addr()?, "serving Prometheus metrics at /metrics");
         let metrics_app: axum::Router = crate::metrics::router(metrics);
-        let mut shutdown = http_shutdown_rx.clone();
+        let shutdown = http_shutdown_rx.clone();
         tokio::spawn(async move {
-            let served = axum::serve(listener, metrics_app)
-                .with_graceful_shutdown(async move {
-                    let _ = shutdown.wait_for(|s| *s).await;
-                })
-                .await;
+            let served = crate::http_server::serve(listener, metrics_app, shutdown).await;
             if let Err(e) = served {
                 warn!(error = %e, "metrics server failed");
             }
         });
         app
     };
-    let mut http_shutdown = http_shutdown_rx;
-    let mut http_task = tokio::spawn(async move {
-        axum::serve(
-            http,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = http_shutdown.wait_for(|s| *s).await;
-        })
-        .await
-    });
+    let http_shutdown = http_shutdown_rx;
+    let mut http_task =
+        tokio::spawn(async move { crate::http_server::serve(http, app, http_shutdown).await });
 
     tokio::select! {
         _ = shutdown_signal() => {}

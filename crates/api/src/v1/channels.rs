@@ -12,6 +12,11 @@
 //!   channel body. Latency mode, segment format, ladder, recording and
 //!   reconnect window apply from the next broadcast; a broadcast in
 //!   progress keeps the settings it started with.
+//! * The body also carries what the web app shows: category, follower
+//!   count, whether the caller follows it, whether it is live (a broadcast
+//!   receiving media) and its current viewers, and the chat settings (slow
+//!   mode for everyone, blocked words for its owner and admins).
+//!   `GET /channels/by-slug/{slug}` finds a channel by its slug.
 //! * `disable` refuses further publishes (ingest checks `enabled` on every
 //!   publish) and ends a broadcast in progress at once, without a
 //!   reconnect window.
@@ -42,6 +47,7 @@ pub(super) fn router() -> OpenApiRouter<Ctx> {
     OpenApiRouter::new()
         .routes(routes!(create_channel, list_channels))
         .routes(routes!(get_channel, update_channel, delete_channel))
+        .routes(routes!(get_channel_by_slug))
         .routes(routes!(reset_stream_key))
         .routes(routes!(disable_channel))
         .routes(routes!(enable_channel))
@@ -84,13 +90,49 @@ pub(crate) struct ChannelBody {
     /// The broadcast in progress (connected, active or in its reconnect
     /// window), if any.
     pub current_live_stream_id: Option<String>,
+    /// Free text shown on browse; empty when unset.
+    pub category: String,
+    /// How many users follow the channel.
+    pub follower_count: u64,
+    /// Whether the caller follows it (false when anonymous).
+    pub following: bool,
+    /// A broadcast is receiving media (status active).
+    pub live: bool,
+    /// Concurrent viewers of the broadcast in progress; 0 when not live.
+    pub current_viewers: u32,
+    /// Chat slow mode: non-moderators post at most once per this many
+    /// seconds; 0 is off.
+    pub chat_slow_mode_s: u32,
+    /// Words refused in chat (whole words, ignoring case). Only for the
+    /// channel's owner and admins; absent for everyone else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_blocked_words: Option<Vec<String>>,
     /// Unix milliseconds.
     pub created_at_ms: i64,
     /// Unix milliseconds.
     pub updated_at_ms: i64,
 }
 
-fn channel_body(ctx: &Ctx, c: Channel, current: Option<&LiveStream>) -> ChannelBody {
+/// What a channel body says about the caller and the channel's audience.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Audience {
+    pub follower_count: u64,
+    pub following: bool,
+}
+
+pub(crate) fn channel_body(
+    ctx: &Ctx,
+    caller: &Caller,
+    c: Channel,
+    current: Option<&LiveStream>,
+    audience: Audience,
+) -> ChannelBody {
+    let live = current.is_some_and(|ls| ls.status == LiveStreamStatus::Active);
+    let current_viewers = match current {
+        Some(ls) if live => ctx.current_viewers(&ls.live_stream_id),
+        _ => 0,
+    };
+    let chat_blocked_words = access::can_manage(caller, &c).then(|| c.chat_blocked_words.clone());
     let status = match current.map(|ls| ls.status) {
         None | Some(LiveStreamStatus::Ended) => ChannelStatus::Idle,
         Some(LiveStreamStatus::Connected) => ChannelStatus::Connected,
@@ -117,6 +159,13 @@ fn channel_body(ctx: &Ctx, c: Channel, current: Option<&LiveStream>) -> ChannelB
         playback_policy: c.playback_policy,
         segment_format: c.segment_format,
         playback_id: c.playback_id,
+        category: c.category,
+        follower_count: audience.follower_count,
+        following: audience.following,
+        live,
+        current_viewers,
+        chat_slow_mode_s: c.chat_slow_mode_s,
+        chat_blocked_words,
         created_at_ms: c.created_at_ms,
         updated_at_ms: c.updated_at_ms,
     }
@@ -124,7 +173,10 @@ fn channel_body(ctx: &Ctx, c: Channel, current: Option<&LiveStream>) -> ChannelB
 
 /// The channel's broadcast in progress, if any. (At most one live stream
 /// of a channel is unfinished, and it is the newest.)
-async fn current_live_stream(ctx: &Ctx, channel_id: &str) -> Result<Option<LiveStream>, ApiError> {
+pub(crate) async fn current_live_stream(
+    ctx: &Ctx,
+    channel_id: &str,
+) -> Result<Option<LiveStream>, ApiError> {
     Ok(ctx
         .db
         .latest_live_stream(channel_id)
@@ -132,10 +184,66 @@ async fn current_live_stream(ctx: &Ctx, channel_id: &str) -> Result<Option<LiveS
         .filter(|ls| ls.status != LiveStreamStatus::Ended))
 }
 
-/// The body of a channel, with its broadcast state.
-async fn load_body(ctx: &Ctx, channel: Channel) -> Result<ChannelBody, ApiError> {
+/// The body of a channel, with its broadcast state and audience.
+pub(crate) async fn load_body(
+    ctx: &Ctx,
+    caller: &Caller,
+    channel: Channel,
+) -> Result<ChannelBody, ApiError> {
     let current = current_live_stream(ctx, &channel.channel_id).await?;
-    Ok(channel_body(ctx, channel, current.as_ref()))
+    let follower_count = ctx.db.follower_count(&channel.channel_id).await?;
+    let following = match caller.user_id() {
+        Some(user_id) => ctx.db.is_following(user_id, &channel.channel_id).await?,
+        None => false,
+    };
+    let audience = Audience {
+        follower_count,
+        following,
+    };
+    Ok(channel_body(
+        ctx,
+        caller,
+        channel,
+        current.as_ref(),
+        audience,
+    ))
+}
+
+/// Bodies of several channels (a list page), with a few batched queries
+/// for their broadcast states and audiences.
+pub(crate) async fn load_bodies(
+    ctx: &Ctx,
+    caller: &Caller,
+    channels: Vec<Channel>,
+) -> Result<Vec<ChannelBody>, ApiError> {
+    let ids: Vec<String> = channels.iter().map(|c| c.channel_id.clone()).collect();
+    let statuses = ctx.db.channel_statuses(&ids).await?;
+    let counts = ctx.db.follower_counts(&ids).await?;
+    let followed = match caller.user_id() {
+        Some(user_id) => ctx.db.followed_among(user_id, &ids).await?,
+        None => Default::default(),
+    };
+    let mut data = Vec::with_capacity(channels.len());
+    for channel in channels {
+        // Only channels with a broadcast in progress need a lookup.
+        let current = if statuses.contains_key(&channel.channel_id) {
+            current_live_stream(ctx, &channel.channel_id).await?
+        } else {
+            None
+        };
+        let audience = Audience {
+            follower_count: counts.get(&channel.channel_id).copied().unwrap_or(0),
+            following: followed.contains(&channel.channel_id),
+        };
+        data.push(channel_body(
+            ctx,
+            caller,
+            channel,
+            current.as_ref(),
+            audience,
+        ));
+    }
+    Ok(data)
 }
 
 /// Enqueues `channel.updated` for the channel's owner; a failure is logged,
@@ -195,6 +303,14 @@ pub(crate) struct UpdateChannelRequest {
     pub playback_policy: Option<String>,
     #[schema(schema_with = schema::segment_format_nullable)]
     pub segment_format: Option<String>,
+    /// At most 50 characters; `""` clears it.
+    pub category: Option<String>,
+    /// Chat slow mode, 0-3600 seconds (0 is off).
+    #[schema(minimum = 0, maximum = 3600)]
+    pub chat_slow_mode_s: Option<i64>,
+    /// Replaces the blocked words (each 1-50 characters; stored
+    /// lowercase, deduplicated; at most 200).
+    pub chat_blocked_words: Option<Vec<String>>,
 }
 
 /// A new channel. Settings left out take their defaults: standard
@@ -223,6 +339,8 @@ pub(crate) struct CreateChannelRequest {
     pub playback_policy: Option<String>,
     #[schema(schema_with = schema::segment_format_nullable)]
     pub segment_format: Option<String>,
+    /// At most 50 characters.
+    pub category: Option<String>,
 }
 
 /// Parses an enum field; 422 naming the field when it is not one of the
@@ -271,7 +389,44 @@ fn parse_update(ctx: &Ctx, req: UpdateChannelRequest) -> Result<ChannelUpdate, A
             ));
         }
     }
+    if let Some(category) = &req.category {
+        let len = category.trim().chars().count();
+        if len > control::CATEGORY_MAX_CHARS || category.chars().any(char::is_control) {
+            return Err(ApiError::invalid(
+                "category",
+                format!(
+                    "must be at most {} characters without control characters",
+                    control::CATEGORY_MAX_CHARS
+                ),
+            ));
+        }
+    }
+    let chat_slow_mode_s = req
+        .chat_slow_mode_s
+        .map(|s| {
+            u32::try_from(s)
+                .ok()
+                .filter(|s| *s <= control::CHAT_SLOW_MODE_MAX_S)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "chat_slow_mode_s",
+                        format!(
+                            "must be 0 to {} seconds, got {s}",
+                            control::CHAT_SLOW_MODE_MAX_S
+                        ),
+                    )
+                })
+        })
+        .transpose()?;
+    let chat_blocked_words = req
+        .chat_blocked_words
+        .as_deref()
+        .map(control::normalize_blocked_words)
+        .transpose()?;
     let update = ChannelUpdate {
+        category: req.category,
+        chat_slow_mode_s,
+        chat_blocked_words,
         title: req.title,
         latency_mode: parse_enum(req.latency_mode)?,
         segment_format: parse_enum(req.segment_format)?,
@@ -354,6 +509,9 @@ async fn create_channel(
             visibility: body.visibility,
             playback_policy: body.playback_policy,
             segment_format: body.segment_format,
+            category: body.category,
+            chat_slow_mode_s: None,
+            chat_blocked_words: None,
         },
     )?;
     let created = ctx
@@ -385,7 +543,7 @@ async fn create_channel(
     Ok((
         StatusCode::CREATED,
         Json(ChannelWithKeyBody {
-            channel: channel_body(&ctx, channel, None),
+            channel: channel_body(&ctx, &caller, channel, None, Audience::default()),
             stream_key: created.stream_key,
             rtmp_url: ctx.options().rtmp_url.clone(),
         }),
@@ -467,18 +625,7 @@ async fn list_channels(
         live_now: query.live.unwrap_or(false),
     };
     let page = ctx.db.list_channels(&filter, &page).await?;
-    let ids: Vec<String> = page.items.iter().map(|c| c.channel_id.clone()).collect();
-    let statuses = ctx.db.channel_statuses(&ids).await?;
-    let mut data = Vec::with_capacity(page.items.len());
-    for channel in page.items {
-        // Only channels with a broadcast in progress need a lookup.
-        let current = if statuses.contains_key(&channel.channel_id) {
-            current_live_stream(&ctx, &channel.channel_id).await?
-        } else {
-            None
-        };
-        data.push(channel_body(&ctx, channel, current.as_ref()));
-    }
+    let data = load_bodies(&ctx, &caller, page.items).await?;
     Ok(Json(PageBody {
         data,
         next_cursor: page.next_cursor,
@@ -499,7 +646,29 @@ async fn get_channel(
     ApiPath(channel_id): ApiPath<String>,
 ) -> Result<Json<ChannelBody>, ApiError> {
     let channel = access::channel_to_read(&ctx, &caller, &channel_id).await?;
-    Ok(Json(load_body(&ctx, channel).await?))
+    Ok(Json(load_body(&ctx, &caller, channel).await?))
+}
+
+/// Get a channel by its slug (ignoring case). Private channels are 404 to
+/// all but their owner and admins.
+#[utoipa::path(get, path = "/channels/by-slug/{slug}", tag = "channels",
+    params(("slug" = String, Path)),
+    responses(
+        (status = 200, body = ChannelBody),
+        (status = 404, body = ErrorBody),
+    ))]
+async fn get_channel_by_slug(
+    State(ctx): State<Ctx>,
+    caller: Caller,
+    ApiPath(slug): ApiPath<String>,
+) -> Result<Json<ChannelBody>, ApiError> {
+    let channel = ctx
+        .db
+        .channel_by_slug(&slug)
+        .await?
+        .filter(|c| access::can_see_channel(&caller, c))
+        .ok_or_else(|| ApiError::not_found("not_found", "channel not found"))?;
+    Ok(Json(load_body(&ctx, &caller, channel).await?))
 }
 
 /// Change a channel's settings (owner or admin). Latency mode, segment
@@ -524,10 +693,10 @@ async fn update_channel(
     let channel = access::channel_to_manage(&ctx, &caller, &channel_id).await?;
     let update = parse_update(&ctx, body)?;
     if update == ChannelUpdate::default() {
-        return Ok(Json(load_body(&ctx, channel).await?));
+        return Ok(Json(load_body(&ctx, &caller, channel).await?));
     }
     let channel = ctx.db.update_channel(&channel_id, update).await?;
-    let body = load_body(&ctx, channel).await?;
+    let body = load_body(&ctx, &caller, channel).await?;
     channel_updated(&ctx, &body).await;
     Ok(Json(body))
 }
@@ -589,7 +758,7 @@ async fn reset_stream_key(
         .channel(&channel_id)
         .await?
         .ok_or(control::Error::NotFound { what: "channel" })?;
-    let body = load_body(&ctx, channel).await?;
+    let body = load_body(&ctx, &caller, channel).await?;
     channel_updated(&ctx, &body).await;
     Ok(Json(ChannelWithKeyBody {
         channel: body,
@@ -628,7 +797,7 @@ async fn disable_channel(
     if let Some(current) = current_live_stream(&ctx, &channel_id).await? {
         end_broadcast(&ctx, &current, "channel disabled").await?;
     }
-    let body = load_body(&ctx, channel).await?;
+    let body = load_body(&ctx, &caller, channel).await?;
     if before.enabled {
         channel_updated(&ctx, &body).await;
     }
@@ -661,7 +830,7 @@ async fn enable_channel(
             },
         )
         .await?;
-    let body = load_body(&ctx, channel).await?;
+    let body = load_body(&ctx, &caller, channel).await?;
     if !before.enabled {
         channel_updated(&ctx, &body).await;
     }

@@ -77,7 +77,7 @@ pub(crate) struct ClipBody {
     pub mp4_url: Option<String>,
 }
 
-async fn clip_body(
+pub(super) async fn clip_body(
     ctx: &Ctx,
     caller: &Caller,
     clip: Clip,

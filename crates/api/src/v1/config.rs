@@ -23,6 +23,26 @@ pub enum CookieSecure {
     Never,
 }
 
+/// The role of an account made by sign-up (`[api] signup_role`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupRole {
+    /// May create channels and stream: anyone can start a channel.
+    #[default]
+    Creator,
+    /// Watches, chats and follows; an admin makes them a creator.
+    Viewer,
+}
+
+impl SignupRole {
+    pub(crate) fn role(self) -> control::Role {
+        match self {
+            SignupRole::Creator => control::Role::Creator,
+            SignupRole::Viewer => control::Role::Viewer,
+        }
+    }
+}
+
 /// `/api/v1` settings. Defaults are documented per field.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -32,10 +52,13 @@ pub struct ApiConfig {
     pub session_ttl_s: u64,
     /// Default `auto`.
     pub cookie_secure: CookieSecure,
-    /// Whether anyone may create an account (always as a viewer) with
-    /// `POST /api/v1/users`. Admins create users of any role regardless.
-    /// Default true.
+    /// Whether anyone may create an account with `POST /api/v1/users`.
+    /// Admins create users of any role regardless. Default true.
     pub allow_signup: bool,
+    /// The role of an account made by sign-up: `creator` (anyone can start
+    /// a channel) or `viewer`. A sign-up may also ask for `viewer`
+    /// explicitly. Default `creator`.
+    pub signup_role: SignupRole,
     /// Failed logins for one username within the window before further
     /// attempts get 429. Default 10.
     pub login_max_failures_per_username: u32,
@@ -59,6 +82,7 @@ impl Default for ApiConfig {
             session_ttl_s: 14 * 24 * 3600,
             cookie_secure: CookieSecure::Auto,
             allow_signup: true,
+            signup_role: SignupRole::Creator,
             login_max_failures_per_username: 10,
             login_max_failures_per_ip: 10,
             login_failure_window_s: 15 * 60,

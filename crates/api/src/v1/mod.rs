@@ -20,7 +20,7 @@
 mod access;
 mod api_tokens;
 mod auth;
-mod caller;
+pub(crate) mod caller;
 mod channels;
 mod clips;
 pub(crate) mod config;
@@ -30,6 +30,7 @@ mod openapi;
 mod rate_limit;
 mod schema;
 mod signing_keys;
+mod social;
 mod urls;
 mod users;
 mod vods;
@@ -102,7 +103,8 @@ pub(crate) fn api_router() -> OpenApiRouter<Ctx> {
         .merge(vods::router())
         .merge(clips::router())
         .merge(signing_keys::router())
-        .merge(webhooks::router());
+        .merge(webhooks::router())
+        .merge(social::router());
     OpenApiRouter::with_openapi(openapi::base_document()).nest("/api/v1", v1)
 }
 

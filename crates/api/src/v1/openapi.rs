@@ -35,7 +35,7 @@ pub(crate) fn base_document() -> OpenApi {
         ("auth", "Logging in and out; the current user."),
         (
             "users",
-            "Accounts (admins manage them; anyone may sign up as a viewer).",
+            "Accounts (admins manage them; anyone may sign up).",
         ),
         ("api-tokens", "Bearer tokens acting as their user."),
         ("channels", "What creators stream to (Mux's live streams)."),
@@ -46,6 +46,10 @@ pub(crate) fn base_document() -> OpenApi {
             "Ranges of a recording or of a broadcast's DVR window.",
         ),
         ("signing-keys", "Keys for signed playback tokens."),
+        (
+            "follows",
+            "Following channels, browse, and chat moderators (for the web app).",
+        ),
         (
             "webhooks",
             "Endpoints notified of events, and their deliveries.",

@@ -1,6 +1,6 @@
 //! `/users`: accounts. Admins list, read, change and delete any user and
-//! create users of any role; anyone may sign up as a viewer (unless
-//! `allow_signup` is off). Users read and change themselves at `/me`.
+//! create users of any role; anyone may sign up (unless `allow_signup` is
+//! off), as `[api] signup_role` (creator by default) or as a viewer. Users read and change themselves at `/me`.
 
 use axum::Json;
 use axum::extract::State;
@@ -55,7 +55,9 @@ pub(crate) struct CreateUserRequest {
     /// At least 8 characters.
     pub password: String,
     pub email: Option<String>,
-    /// Default viewer; only admins may create creators and admins.
+    /// Default: viewer when an admin creates the user, else the sign-up
+    /// role (`[api] signup_role`, creator by default). Others than admins
+    /// may ask only for the sign-up role or viewer.
     #[schema(schema_with = schema::role_nullable)]
     pub role: Option<Role>,
 }
@@ -73,12 +75,13 @@ pub(crate) struct UpdateUserRequest {
     pub password: Option<String>,
 }
 
-/// Create a user (admin), or sign up as a viewer (anyone).
+/// Create a user (admin), or sign up (anyone): as the configured sign-up
+/// role (creator by default), or as a viewer.
 #[utoipa::path(post, path = "/users", tag = "users",
     request_body = CreateUserRequest,
     responses(
         (status = 201, description = "Created", body = UserBody),
-        (status = 403, description = "Sign-up is off, or a non-admin asked for a role other than viewer", body = ErrorBody),
+        (status = 403, description = "Sign-up is off, or a non-admin asked for a role other than viewer or the sign-up role", body = ErrorBody),
         (status = 409, description = "Username or email taken", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
     ))]
@@ -87,7 +90,12 @@ async fn create_user(
     caller: Caller,
     ApiJson(body): ApiJson<CreateUserRequest>,
 ) -> Result<(StatusCode, Json<UserBody>), ApiError> {
-    let role = body.role.unwrap_or(Role::Viewer);
+    let signup_role = ctx.options().config.signup_role.role();
+    let role = body.role.unwrap_or(if caller.is_admin() {
+        Role::Viewer
+    } else {
+        signup_role
+    });
     if !caller.is_admin() {
         if !ctx.options().config.allow_signup {
             return Err(ApiError::forbidden(
@@ -95,10 +103,10 @@ async fn create_user(
                 "sign-up is off; ask an admin for an account",
             ));
         }
-        if role != Role::Viewer {
+        if role != Role::Viewer && role != signup_role {
             return Err(ApiError::forbidden(
                 "forbidden",
-                "only admins may create creators and admins; sign up as a viewer",
+                format!("only admins may create {role}s; sign up as a {signup_role} or a viewer"),
             ));
         }
     }

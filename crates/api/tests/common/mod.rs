@@ -138,6 +138,23 @@ impl TestApp {
         })
     }
 
+    /// Serves the application on a loopback port (for WebSocket tests) and
+    /// returns its address; the server stops with the test's runtime.
+    pub async fn serve(&self) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("local addr");
+        let service = self
+            .router
+            .clone()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move {
+            axum::serve(listener, service).await.expect("serve");
+        });
+        addr
+    }
+
     /// A user with `role` and an API token.
     pub async fn client(&self, username: &str, role: Role) -> Client {
         let user = self

@@ -203,6 +203,9 @@ async fn update_channel_round_trips_booleans_and_settings() {
                     reconnect_window_s: Some(0),
                     title: Some("  New title ".into()),
                     playback_policy: None,
+                    category: Some("  Music ".into()),
+                    chat_slow_mode_s: Some(30),
+                    chat_blocked_words: Some(vec![" Spam ".into(), "spam".into(), "Eggs".into()]),
                 },
             )
             .await
@@ -217,6 +220,9 @@ async fn update_channel_round_trips_booleans_and_settings() {
         assert_eq!(off.segment_format, SegmentFormat::Fmp4);
         assert_eq!(off.ladder, "small");
         assert_eq!(off.title, "New title");
+        assert_eq!(off.category, "Music");
+        assert_eq!(off.chat_slow_mode_s, 30);
+        assert_eq!(off.chat_blocked_words, ["eggs", "spam"]);
         assert_eq!(
             db.channel(&channel.channel_id).await.unwrap(),
             Some(off.clone())

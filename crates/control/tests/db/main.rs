@@ -12,6 +12,7 @@ mod live_streams;
 mod segments;
 mod sessions;
 mod signing_keys;
+mod social;
 mod users;
 mod vods;
 mod webhooks;
