@@ -29,6 +29,12 @@ pub struct Playlists {
     /// When the newest listed media (part or segment) was completed by an
     /// access unit arriving at ingest: the age of the live edge.
     pub edge_received_at: Option<Instant>,
+    /// Segments listed as gaps (the store refused them), all renditions.
+    pub dropped_segments: u64,
+    /// Source segments (or LL-HLS parts) listed more than their target
+    /// duration after the frame that closed them arrived: players waiting
+    /// on them would have stalled.
+    pub late_segments: u64,
 }
 
 /// One rendition's media playlist and what blocking reloads need to know.

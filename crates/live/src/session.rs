@@ -229,6 +229,7 @@ impl Live {
             meter: IngestMeter::new(),
             stats_reported_at: None,
             metrics_at: None,
+            late_segments: 0,
             ts_offset: Time90k::ZERO,
             max_dts: None,
         };
@@ -430,6 +431,8 @@ pub(crate) struct Session {
     stats_reported_at: Option<Instant>,
     /// When the per-broadcast gauges were last set.
     metrics_at: Option<Instant>,
+    /// Segments (parts) listed later than their target duration.
+    late_segments: u64,
     /// Added to the current publisher's timestamps so they keep increasing
     /// across reconnects (encoders restart theirs at 0).
     ts_offset: Time90k,
@@ -926,7 +929,16 @@ impl Session {
         // to its listing.
         let listed = changes.part || (changes.segment && !self.low_latency);
         if listed && let Some(arrived) = self.last_arrival {
-            crate::metrics::segment_available(&self.slug, arrived.elapsed());
+            let latency = arrived.elapsed();
+            crate::metrics::segment_available(&self.slug, latency);
+            let target = if self.low_latency {
+                self.part_target
+            } else {
+                self.segmenter_config.target_duration
+            };
+            if latency.as_secs_f64() > target.as_secs_f64() {
+                self.late_segments += 1;
+            }
         }
     }
 
@@ -1027,6 +1039,8 @@ impl Session {
             low_latency: self.low_latency,
             target_duration: Duration::from_secs(source.playlist.target_duration_secs()),
             edge_received_at: self.edge_received_at,
+            dropped_segments: self.renditions.iter().map(|r| r.gaps).sum(),
+            late_segments: self.late_segments,
         };
         self.playlists_tx.send_replace(Arc::new(playlists));
         if !to_store || !has_segment {

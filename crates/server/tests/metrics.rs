@@ -192,6 +192,10 @@ async fn metrics_during_a_live_publish() {
         .unwrap();
     let ls: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(ls["current_viewers"], 2, "{ls}");
+    // Live health for the dashboard: nothing dropped; late ones counted.
+    assert_eq!(ls["dropped_segments"], 0, "{ls}");
+    assert!(ls["late_segments"].is_u64(), "{ls}");
+    assert_eq!(ls["ingest"]["keyframe_interval_ms"], 2000, "{ls}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -68,6 +68,13 @@ pub(crate) struct LiveStreamBody {
     pub current_viewers: u32,
     /// The most concurrent viewers seen.
     pub peak_viewers: u32,
+    /// While this server runs the broadcast: segments listed as gaps
+    /// because the store refused them (all renditions); else `null`.
+    pub dropped_segments: Option<u64>,
+    /// While this server runs the broadcast: source segments (LL-HLS
+    /// parts) listed later than their target duration after their last
+    /// frame arrived; else `null`.
+    pub late_segments: Option<u64>,
 }
 
 fn live_stream_body(ctx: &Ctx, ls: LiveStream) -> LiveStreamBody {
@@ -76,6 +83,12 @@ fn live_stream_body(ctx: &Ctx, ls: LiveStream) -> LiveStreamBody {
     } else {
         ctx.current_viewers(&ls.live_stream_id)
     };
+    let session = ctx
+        .live
+        .registry()
+        .get(&ls.channel_id)
+        .filter(|view| view.live_stream_id == ls.live_stream_id)
+        .map(|view| view.playlists());
     LiveStreamBody {
         current_viewers,
         live_stream_id: ls.live_stream_id,
@@ -95,6 +108,8 @@ fn live_stream_body(ctx: &Ctx, ls: LiveStream) -> LiveStreamBody {
             keyframe_interval_ms: ls.stats.keyframe_interval_ms,
         },
         peak_viewers: ls.stats.peak_viewers,
+        dropped_segments: session.as_ref().map(|p| p.dropped_segments),
+        late_segments: session.as_ref().map(|p| p.late_segments),
     }
 }
 
