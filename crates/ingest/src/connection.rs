@@ -60,9 +60,9 @@ enum State {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 enum PublishState {
     None,
-    /// `publish` received, answer pending. Media that an eager encoder
-    /// sends before the answer is demuxed and queued behind the request,
-    /// so sequence headers are not lost; it is dropped if refused.
+    /// `publish` received, answer pending. rml_rtmp drops media sent on a
+    /// stream before its publish is accepted, so an encoder must wait for
+    /// `NetStream.Publish.Start` (OBS, ffmpeg and GStreamer do).
     Requested,
     Accepted,
 }
@@ -80,6 +80,8 @@ pub struct Connection {
     bytes_received: u64,
     /// Bounds on the chunk stream, checked before rml_rtmp parses it.
     guard: ChunkGuard,
+    /// Message type ids already logged as unknown (a 256-bit set).
+    unknown_types: [u64; 4],
 }
 
 impl Connection {
@@ -96,6 +98,7 @@ impl Connection {
             demux: FlvDemuxer::new(),
             bytes_received: 0,
             guard: ChunkGuard::new(config.max_message_bytes, MAX_CHUNK_STREAMS),
+            unknown_types: [0; 4],
         }
     }
 
@@ -229,7 +232,17 @@ impl Connection {
                 ServerSessionResult::OutboundResponse(packet) => self.send(packet.bytes),
                 ServerSessionResult::RaisedEvent(event) => self.handle_event(event)?,
                 ServerSessionResult::UnhandleableMessageReceived(payload) => {
-                    tracing::debug!(type_id = payload.type_id, "ignoring unhandled RTMP message");
+                    // RTMP peers ignore message types they do not know; said
+                    // once per type and connection so it cannot flood the log.
+                    let (word, bit) = (usize::from(payload.type_id / 64), payload.type_id % 64);
+                    if self.unknown_types[word] & (1 << bit) == 0 {
+                        self.unknown_types[word] |= 1 << bit;
+                        tracing::info!(
+                            type_id = payload.type_id,
+                            "ignoring RTMP messages of unknown type {}",
+                            payload.type_id
+                        );
+                    }
                 }
             }
         }

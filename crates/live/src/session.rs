@@ -32,6 +32,15 @@ const INGEST_STATS_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the per-broadcast gauges are set.
 const METRICS_INTERVAL: Duration = Duration::from_secs(1);
 
+/// A forward step in one track's timestamps larger than this is a jump of
+/// the publisher's clock, not a gap in its media.
+const MAX_TIMESTAMP_STEP: Time90k = Time90k(10 * Time90k::HZ);
+
+/// A backward step in one track's decode times larger than this is a jump
+/// (encoders never step back within a track; the segmenter would drop
+/// every unit until the clock caught up).
+const MAX_TIMESTAMP_BACKSTEP: Time90k = Time90k(Time90k::HZ);
+
 /// A publisher's connection to its broadcast, from [`Live::start`].
 pub struct Publish {
     /// Media in, stamped with when it arrived. Dropping it disconnects the
@@ -230,7 +239,9 @@ impl Live {
             stats_reported_at: None,
             metrics_at: None,
             late_segments: 0,
-            ts_offset: Time90k::ZERO,
+            ts_offset: [Time90k::ZERO; 2],
+            last_source_dts: [None; 2],
+            timestamp_jumps: 0,
             max_dts: None,
         };
         // A root span: the broadcast outlives the connection that started it.
@@ -433,9 +444,15 @@ pub(crate) struct Session {
     metrics_at: Option<Instant>,
     /// Segments (parts) listed later than their target duration.
     late_segments: u64,
-    /// Added to the current publisher's timestamps so they keep increasing
-    /// across reconnects (encoders restart theirs at 0).
-    ts_offset: Time90k,
+    /// Added to the current publisher's timestamps, per track (video,
+    /// audio), so they keep increasing across reconnects (encoders restart
+    /// theirs at 0) and across jumps in a publisher's clock.
+    ts_offset: [Time90k; 2],
+    /// The last source decode time per track (before the offset), to see
+    /// jumps.
+    last_source_dts: [Option<Time90k>; 2],
+    /// Jumps in the publisher's timestamps seen (see `rebase`).
+    timestamp_jumps: u64,
     /// Highest decode time pushed so far (after the offset).
     max_dts: Option<Time90k>,
     /// The channel records its broadcasts. If not, segments are deleted
@@ -598,15 +615,42 @@ impl Session {
 
     /// Moves a reconnected publisher's timestamps to follow the broadcast's.
     fn rebase(&mut self, mut au: av::AccessUnit) -> av::AccessUnit {
+        let track = match au.track {
+            TrackKind::Video => 0,
+            TrackKind::Audio => 1,
+        };
         if std::mem::take(&mut self.rebase_pending)
             && let Some(max) = self.max_dts
         {
             // One frame after the last decode time (30 fps; the
             // discontinuity tells players not to expect exact continuity).
-            self.ts_offset = max + Time90k(3000) - au.dts;
+            self.ts_offset = [max + Time90k(3000) - au.dts; 2];
+            self.last_source_dts = [None; 2];
+        } else if let Some(last) = self.last_source_dts[track] {
+            // A step of more than MAX_TIMESTAMP_STEP forward, or of more than
+            // MAX_TIMESTAMP_BACKSTEP back, is the publisher's clock jumping
+            // (an encoder restarting its clock, a broken muxer): this track
+            // continues one frame after its last unit, so segments keep
+            // their durations and decode times never go back.
+            let step = au.dts - last;
+            if step > MAX_TIMESTAMP_STEP || step.0 < -MAX_TIMESTAMP_BACKSTEP.0 {
+                let continued = last + self.ts_offset[track] + Time90k(3000);
+                self.ts_offset[track] = continued - au.dts;
+                self.timestamp_jumps += 1;
+                // Logged at powers of two so a broken clock cannot flood the log.
+                if self.timestamp_jumps.is_power_of_two() {
+                    warn!(
+                        track = ?au.track,
+                        jump_s = step.as_secs_f64(),
+                        jumps = self.timestamp_jumps,
+                        "publisher timestamps jumped; the timeline continues where it was"
+                    );
+                }
+            }
         }
-        au.pts += self.ts_offset;
-        au.dts += self.ts_offset;
+        self.last_source_dts[track] = Some(au.dts);
+        au.pts += self.ts_offset[track];
+        au.dts += self.ts_offset[track];
         self.max_dts = Some(self.max_dts.map_or(au.dts, |m| m.max(au.dts)));
         au
     }

@@ -329,6 +329,11 @@ pub struct Publisher {
 impl Publisher {
     /// `ffmpeg -re -i media/FIXTURE -t SECONDS -c copy -f flv URL`, as OBS would send it.
     pub fn ffmpeg(fixture_name: &str, url: &str, seconds: u32) -> Publisher {
+        Self::ffmpeg_args(fixture_name, url, seconds, &[])
+    }
+
+    /// As [`Self::ffmpeg`], with output options `extra` (e.g. `-an`).
+    pub fn ffmpeg_args(fixture_name: &str, url: &str, seconds: u32, extra: &[&str]) -> Publisher {
         let input = fixture(fixture_name);
         Self::spawn("ffmpeg", |cmd| {
             cmd.args([
@@ -340,7 +345,9 @@ impl Publisher {
                 "-i",
             ])
             .arg(&input)
-            .args(["-t", &seconds.to_string(), "-c", "copy", "-f", "flv", url]);
+            .args(["-t", &seconds.to_string(), "-c", "copy"])
+            .args(extra)
+            .args(["-f", "flv", url]);
         })
     }
 
