@@ -103,7 +103,8 @@ pub struct Segment {
     /// end of the audio after the last picture, if later). What `EXTINF`
     /// says.
     pub duration: Time90k,
-    /// The complete segment file, in order. MPEG-TS: one buffer. fMP4:
+    /// The complete segment file, in order. MPEG-TS: buffers of packets of
+    /// about 64 KiB (a keyframe's PES may make one larger). fMP4:
     /// headers (`styp`, `moof`, `mdat` header) and sample data slices; with
     /// parts, exactly the concatenation of the parts' `data`.
     pub data: Vec<Bytes>,

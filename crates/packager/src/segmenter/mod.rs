@@ -178,17 +178,28 @@ mod tests {
     use super::*;
     use crate::testutil;
 
-    /// Segments from one stream, optionally handing each back after reading it.
-    fn segments(recycle: bool) -> Vec<Vec<u8>> {
-        let (info, units) = testutil::demux_fixture(include_bytes!(
+    /// Segments from one stream, optionally handing each back after reading
+    /// it, with `filler` bytes of H.264 filler data added to every video
+    /// frame (to make big segments).
+    fn segments_with(recycle: bool, filler: usize) -> Vec<Vec<Bytes>> {
+        let (info, mut units) = testutil::demux_fixture(include_bytes!(
             "../../testdata/ffmpeg_192x108_2997fps_bframes_aac44k.flv"
         ));
+        if filler > 0 {
+            for au in units.iter_mut().filter(|a| a.track == av::TrackKind::Video) {
+                let mut data = au.data.to_vec();
+                data.extend_from_slice(&(filler as u32).to_be_bytes());
+                data.push(12); // filler data NAL unit
+                data.extend(std::iter::repeat_n(0xff, filler - 1));
+                au.data = Bytes::from(data);
+            }
+        }
         let mut s = Segmenter::new(info, SegmenterConfig::default(), 0);
         let mut out = Vec::new();
         let mut collect = |s: &mut Segmenter| {
             while let Some(o) = s.pull() {
                 if let Output::Segment(seg) = o {
-                    out.push(seg.to_bytes().to_vec());
+                    out.push(seg.data.iter().map(|b| Bytes::copy_from_slice(b)).collect());
                     if recycle {
                         s.recycle(seg);
                     }
@@ -204,10 +215,37 @@ mod tests {
         out
     }
 
+    fn segments(recycle: bool) -> Vec<Vec<u8>> {
+        segments_with(recycle, 0)
+            .into_iter()
+            .map(|data| data.concat())
+            .collect()
+    }
+
     #[test]
     fn recycled_buffers_give_identical_segments() {
         let fresh = segments(false);
         assert!(fresh.len() >= 3);
         assert_eq!(segments(true), fresh);
+    }
+
+    #[test]
+    fn ts_segments_are_held_in_bounded_buffers() {
+        // 20 KB more per frame: 2 s segments of about 1.2 MB.
+        let fresh = segments_with(false, 20_000);
+        assert!(fresh.len() >= 3);
+        for data in &fresh {
+            let total: usize = data.iter().map(Bytes::len).sum();
+            assert!(total > 1_000_000, "{total}");
+            assert!(data.len() >= total / crate::ts::CHUNK_BYTES);
+            for buf in data {
+                assert!(buf.len() <= crate::ts::CHUNK_BYTES, "{}", buf.len());
+                assert_eq!(buf.len() % 188, 0, "whole packets per buffer");
+                assert!(buf.chunks(188).all(|p| p[0] == 0x47), "sync bytes");
+            }
+        }
+        // Recycled buffers give the same buffers, byte for byte and
+        // boundary for boundary.
+        assert_eq!(segments_with(true, 20_000), fresh);
     }
 }

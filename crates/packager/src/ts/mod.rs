@@ -23,6 +23,8 @@ use crate::{Output, Result, Segment, SegmentFormat, SegmenterConfig};
 
 pub(crate) use crc::crc32_mpeg2;
 pub(crate) use pes::decode_timestamp;
+#[cfg(test)]
+pub(crate) use writer::CHUNK_BYTES;
 pub(crate) use writer::{TIMESTAMP_OFFSET, TsWriter};
 
 /// Access units in, MPEG-TS [`Segment`]s out: [`crate::Segmenter`] fixed to

@@ -1,6 +1,12 @@
 //! The MPEG-TS [`SegmentWriter`]: access units → PES → 188-byte packets in
-//! one buffer per segment, with PAT/PMT first (ISO/IEC 13818-1 §2.4; HLS
-//! profile of RFC 8216bis §3.2).
+//! a few buffers of about [`CHUNK_BYTES`] per segment, with PAT/PMT first
+//! (ISO/IEC 13818-1 §2.4; HLS profile of RFC 8216bis §3.2).
+//!
+//! Memory: a live server holds the open segment of every stream. One buffer
+//! grown by doubling would hold up to twice a segment (and copy it on every
+//! growth); buffers of a fixed size hold the segment plus at most one
+//! buffer's slack, never copy, and come back through
+//! [`SegmentWriter::recycle`] for the next segment.
 //!
 //! Timing: every PTS/DTS is the source timestamp plus [`TIMESTAMP_OFFSET`]
 //! (1.4 s, as ffmpeg does) so that the PCR, which runs a little ahead of the
@@ -27,13 +33,18 @@ pub(crate) const PCR_LEAD: i64 = 9_000;
 /// with audio frames of at most ~23 ms this keeps PCRs within the 100 ms of
 /// §2.7.2.
 const PCR_REFRESH: i64 = 6_300;
-/// Initial capacity of a segment buffer; later ones are sized from the last.
-const INITIAL_SEGMENT_CAPACITY: usize = 256 * 1024;
-const MIN_SEGMENT_CAPACITY: usize = 16 * 1024;
+/// Bytes per segment buffer: 348 packets, just under 64 KiB. A PES larger
+/// than that (a keyframe) gets a buffer of its own size.
+pub(crate) const CHUNK_BYTES: usize = 348 * PACKET_LEN;
+/// Spare buffers kept for the next segments (6 MB of media at most).
+const MAX_SPARE_CHUNKS: usize = 96;
 
 /// Output state of one TS segment.
 pub(crate) struct TsSegmentBuf {
+    /// The buffer being written.
     buf: BytesMut,
+    /// Full buffers before it, in order.
+    full: Vec<Bytes>,
     /// Last PCR written into this segment, offset applied, not wrapped.
     last_pcr: Option<i64>,
     /// The PCR PID's continuity counter after its last packet in this
@@ -55,11 +66,9 @@ pub(crate) struct TsWriter {
     cc_audio: Continuity,
     /// The elementary stream payload of the access unit last prepared.
     scratch: Vec<u8>,
-    /// Capacity for the next segment buffer.
-    size_hint: usize,
-    /// A finished segment's buffer handed back by the caller, for the next
-    /// segment.
-    spare: Option<BytesMut>,
+    /// Buffers of finished segments handed back by the caller, for the
+    /// next ones.
+    spare: Vec<BytesMut>,
 }
 
 impl TsWriter {
@@ -81,8 +90,30 @@ impl TsWriter {
             cc_video: Continuity::default(),
             cc_audio: Continuity::default(),
             scratch: Vec::with_capacity(64 * 1024),
-            size_hint: INITIAL_SEGMENT_CAPACITY,
-            spare: None,
+            spare: Vec::new(),
+        }
+    }
+
+    /// An empty buffer with room for `at_least` bytes: a spare one if there
+    /// is one.
+    fn chunk(&mut self, at_least: usize) -> BytesMut {
+        let mut buf = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| BytesMut::with_capacity(CHUNK_BYTES.max(at_least)));
+        buf.clear();
+        buf.reserve(at_least);
+        buf
+    }
+
+    /// Makes room for `bytes` more in `seg`: starts a new buffer when the
+    /// current one would pass [`CHUNK_BYTES`]. Buffer boundaries depend only
+    /// on the data written, never on the capacity of recycled buffers.
+    fn room(&mut self, seg: &mut TsSegmentBuf, bytes: usize) {
+        if !seg.buf.is_empty() && seg.buf.len() + bytes > CHUNK_BYTES {
+            let next = self.chunk(bytes);
+            seg.full
+                .push(std::mem::replace(&mut seg.buf, next).freeze());
         }
     }
 }
@@ -119,18 +150,12 @@ impl SegmentWriter for TsWriter {
     }
 
     fn open(&mut self, _sequence: u64) -> TsSegmentBuf {
-        let mut buf = match self.spare.take() {
-            Some(mut spare) => {
-                spare.clear();
-                spare.reserve(self.size_hint);
-                spare
-            }
-            None => BytesMut::with_capacity(self.size_hint),
-        };
+        let mut buf = self.chunk(2 * PACKET_LEN);
         put_psi(&mut buf, &self.pat, &mut self.cc_pat);
         put_psi(&mut buf, &self.pmt, &mut self.cc_pmt);
         TsSegmentBuf {
             buf,
+            full: Vec::new(),
             last_pcr: None,
             pcr_cc: Continuity::default(),
         }
@@ -147,6 +172,10 @@ impl SegmentWriter for TsWriter {
             TrackKind::Video => au.pts.0 + TIMESTAMP_OFFSET.0,
             TrackKind::Audio => dts,
         };
+        // The PES (header ≤ 19 bytes, 184 bytes per packet) and a possible
+        // PCR-only packet.
+        let pes_bytes = (MAX_HEADER_LEN + self.scratch.len()).div_ceil(184) * PACKET_LEN;
+        self.room(seg, pes_bytes + 2 * PACKET_LEN);
         let target_pcr = dts - PCR_LEAD;
         let mut flags = StartFlags {
             random_access: au.keyframe,
@@ -195,19 +224,20 @@ impl SegmentWriter for TsWriter {
     }
 
     fn close(&mut self, seg: TsSegmentBuf, _last_video_duration: Time90k) -> Vec<Bytes> {
-        let len = seg.buf.len();
-        self.size_hint = (len + len / 8).max(MIN_SEGMENT_CAPACITY);
-        vec![seg.buf.freeze()]
+        let mut data = seg.full;
+        data.push(seg.buf.freeze());
+        data
     }
 
-    fn recycle(&mut self, mut data: Vec<Bytes>) {
-        // Only a buffer nobody else holds comes back (`try_into_mut`).
-        if data.len() == 1
-            && self.spare.is_none()
-            && let Some(one) = data.pop()
-            && let Ok(buf) = one.try_into_mut()
-        {
-            self.spare = Some(buf);
+    fn recycle(&mut self, data: Vec<Bytes>) {
+        // Only buffers nobody else holds come back (`try_into_mut`).
+        for buf in data {
+            if self.spare.len() >= MAX_SPARE_CHUNKS {
+                break;
+            }
+            if let Ok(buf) = buf.try_into_mut() {
+                self.spare.push(buf);
+            }
         }
     }
 }
