@@ -79,7 +79,7 @@ pub(crate) fn router() -> Router<AppState> {
         .layer(cors)
 }
 
-fn check_component(what: &'static str, value: &str) -> Result<(), ApiError> {
+pub(crate) fn check_component(what: &'static str, value: &str) -> Result<(), ApiError> {
     if keys::is_safe_component(value) {
         Ok(())
     } else {
@@ -158,7 +158,10 @@ async fn channel_thumbnail(
     let grant =
         check_playback(&state, &channel, token(&query), PlaybackAudience::Thumbnail).await?;
     let live_stream_id = match state.live.registry().get(&channel.channel_id) {
-        Some(view) => view.live_stream_id.clone(),
+        Some(view) => {
+            view.want_thumbnail();
+            view.live_stream_id.clone()
+        }
         None => {
             state
                 .db
@@ -331,14 +334,14 @@ async fn broadcast_file(
 
 /// LL-HLS delivery directives of a playlist request (RFC 8216bis §6.2.5).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Directives {
+pub(crate) struct Directives {
     msn: Option<u64>,
     part: Option<u32>,
     skip: bool,
 }
 
 impl Directives {
-    fn parse(query: &HashMap<String, String>) -> Result<Self, ApiError> {
+    pub(crate) fn parse(query: &HashMap<String, String>) -> Result<Self, ApiError> {
         let number = |name: &'static str| -> Result<Option<u64>, ApiError> {
             query
                 .get(name)
@@ -478,7 +481,7 @@ fn live_playlist_response(
 }
 
 /// `(msn, part)` of a part file name `{msn}.{part}.m4s`.
-fn part_of(file: &str) -> Option<(u64, u32)> {
+pub(crate) fn part_of(file: &str) -> Option<(u64, u32)> {
     let (msn, part) = file.strip_suffix(".m4s")?.split_once('.')?;
     Some((msn.parse().ok()?, part.parse().ok()?))
 }

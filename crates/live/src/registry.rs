@@ -85,6 +85,8 @@ pub struct SessionView {
     attach: mpsc::Sender<Attach>,
     /// Ends the session now (API `complete`, channel disabled).
     stop: Arc<Notify>,
+    /// When the stream's thumbnail was last asked for (set by the origin).
+    thumbnail_wanted_at: Mutex<Option<Instant>>,
 }
 
 impl SessionView {
@@ -102,7 +104,26 @@ impl SessionView {
             connected: AtomicBool::new(true),
             attach,
             stop,
+            thumbnail_wanted_at: Mutex::new(None),
         }
+    }
+
+    /// Someone asked for this stream's thumbnail: while they do, it is
+    /// refreshed at the busy interval (see
+    /// `TranscodeConfig::thumbnail_interval_s`).
+    pub fn want_thumbnail(&self) {
+        *self
+            .thumbnail_wanted_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+
+    /// When the thumbnail was last asked for.
+    pub(crate) fn thumbnail_wanted_at(&self) -> Option<Instant> {
+        *self
+            .thumbnail_wanted_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether a publisher is connected (false while the session waits in

@@ -32,6 +32,10 @@ const INGEST_STATS_INTERVAL: Duration = Duration::from_secs(5);
 /// How often the per-broadcast gauges are set.
 const METRICS_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How long after the last request for a stream's thumbnail it is still
+/// refreshed at the busy interval.
+const THUMBNAIL_DEMAND_WINDOW: Duration = Duration::from_secs(60);
+
 /// A forward step in one track's timestamps larger than this is a jump of
 /// the publisher's clock, not a gap in its media.
 const MAX_TIMESTAMP_STEP: Time90k = Time90k(10 * Time90k::HZ);
@@ -225,7 +229,7 @@ impl Live {
             ladder_permit: None,
             rung_renditions: Vec::new(),
             media_start: None,
-            thumbnail_due: None,
+            thumbnail_made_at: None,
             thumbnail_job: None,
             poster_written: false,
             view,
@@ -423,7 +427,8 @@ pub(crate) struct Session {
     /// seconds of media for encoders to warm up).
     media_start: Option<Time90k>,
     /// When the next thumbnail is due (taken at the next source keyframe).
-    thumbnail_due: Option<Instant>,
+    /// When the last thumbnail was started.
+    thumbnail_made_at: Option<Instant>,
     thumbnail_job: Option<tokio::task::JoinHandle<()>>,
     /// The first thumbnail was also stored as the recording's poster.
     poster_written: bool,
@@ -892,12 +897,26 @@ impl Session {
     /// a blocking thread): the channel's thumbnail, and the first one also
     /// the recording's poster.
     fn maybe_thumbnail(&mut self, au: &av::AccessUnit) {
-        let interval = self.live.transcode.thumbnail_interval_s;
-        if interval == 0 {
+        let busy = self.live.transcode.thumbnail_interval_s;
+        if busy == 0 {
             return;
         }
+        // A thumbnail is a GStreamer decode of a keyframe: refreshed often
+        // only while someone looks at it (browse pages poll it), otherwise
+        // at the idle interval.
         let now = Instant::now();
-        if self.thumbnail_due.is_some_and(|due| now < due)
+        let wanted = self
+            .view
+            .thumbnail_wanted_at()
+            .is_some_and(|at| now.duration_since(at) < THUMBNAIL_DEMAND_WINDOW);
+        let interval = if wanted {
+            busy
+        } else {
+            self.live.transcode.thumbnail_idle_interval_s.max(busy)
+        };
+        if self
+            .thumbnail_made_at
+            .is_some_and(|made| now < made + Duration::from_secs(interval))
             || self
                 .thumbnail_job
                 .as_ref()
@@ -908,7 +927,7 @@ impl Session {
         let Some(config) = self.renditions[0].info.video.clone() else {
             return;
         };
-        self.thumbnail_due = Some(now + Duration::from_secs(interval));
+        self.thumbnail_made_at = Some(now);
         let live = self.live.clone();
         let id = self.live_stream_id.clone();
         let poster = !std::mem::replace(&mut self.poster_written, true);

@@ -66,8 +66,13 @@ pub struct TranscodeConfig {
     /// [`crate::Ladder::lag`]. Default 4.
     pub max_lag_s: f64,
     /// Seconds between thumbnails of a live stream (taken from the next
-    /// source keyframe); 0 disables them. Default 10.
+    /// source keyframe) while someone asks for its thumbnail (in the last
+    /// minute); 0 disables them. Default 10.
     pub thumbnail_interval_s: u64,
+    /// Seconds between thumbnails of a live stream nobody asked the
+    /// thumbnail of in the last minute (at least `thumbnail_interval_s`).
+    /// Default 60.
+    pub thumbnail_idle_interval_s: u64,
     /// Ladder presets by name, each a list of rungs, highest first. A
     /// channel names its preset; `default` must exist. Defaults: `default`
     /// = 720p30 2800 kbit/s, 480p30 1400 kbit/s, 360p30 800 kbit/s;
@@ -142,6 +147,7 @@ impl Default for TranscodeConfig {
             ffmpeg_encoder: "libx264".to_owned(),
             max_lag_s: 4.0,
             thumbnail_interval_s: 10,
+            thumbnail_idle_interval_s: 60,
             ladders,
         }
     }
