@@ -17,6 +17,11 @@ mod webhooks;
 
 use clap::Parser;
 
+/// jemalloc: see the comment on the dependency in Cargo.toml.
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     logging::init(&cli);
