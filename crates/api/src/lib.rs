@@ -8,6 +8,8 @@ mod chat;
 mod clip_media;
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod health;
 mod hls;
 mod object;

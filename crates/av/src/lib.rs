@@ -11,6 +11,8 @@ mod aac;
 mod demux;
 mod error;
 pub mod flv;
+#[doc(hidden)]
+pub mod fuzzing;
 mod h264;
 pub mod mp4;
 mod time;

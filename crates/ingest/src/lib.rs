@@ -13,6 +13,8 @@ mod chunk_guard;
 mod config;
 mod connection;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod server;
 
 pub use config::IngestConfig;
