@@ -4,8 +4,9 @@
 
 # Debian packages the server needs at run time and to build.
 # Keep in step with the Dockerfile (when it exists) and docs/operations.md.
+# make: jemalloc (the server's allocator) is built from source by tikv-jemalloc-sys.
 AETHEX_BUILD_PACKAGES=(
-  pkg-config gcc libc6-dev
+  pkg-config gcc libc6-dev make
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
