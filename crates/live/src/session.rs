@@ -81,6 +81,10 @@ pub(crate) struct Inner {
     pub(crate) transcode: TranscodeConfig,
     /// One permit per ladder that may run at once.
     ladder_slots: Arc<Semaphore>,
+    /// Thumbnails decode one at a time: a decoder's buffers (and a blocking
+    /// thread) per stream at once would stay resident long after a burst
+    /// of them (100 streams starting together cost ~2.4 MiB each).
+    thumbnail_slots: Arc<Semaphore>,
     /// Concurrent viewers per live stream, counted by the origin.
     pub(crate) viewers: Viewers,
 }
@@ -109,6 +113,7 @@ impl Live {
                 shutting_down: AtomicBool::new(false),
                 transcode,
                 ladder_slots: Arc::new(Semaphore::new(slots)),
+                thumbnail_slots: Arc::new(Semaphore::new(1)),
                 viewers: Viewers::new(),
             }),
         }
@@ -932,7 +937,11 @@ impl Session {
         let id = self.live_stream_id.clone();
         let poster = !std::mem::replace(&mut self.poster_written, true);
         let au = au.clone();
+        let slots = self.live.thumbnail_slots.clone();
         self.thumbnail_job = Some(tokio::spawn(async move {
+            let Ok(_slot) = slots.acquire_owned().await else {
+                return;
+            };
             let jpeg =
                 tokio::task::spawn_blocking(move || transcode::thumbnail(&config, &au, 640)).await;
             let jpeg = match jpeg {

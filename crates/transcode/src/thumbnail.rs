@@ -57,6 +57,9 @@ fn run(
         .build();
     let parse = make("h264parse", "parse")?;
     let decode = make("avdec_h264", "decode")?;
+    // One keyframe: frame threads would only add their buffers (and, with
+    // glibc, their malloc arenas) to the process.
+    decode.set_property("max-threads", 1i32);
     let scale = make("videoscale", "scale")?;
     let convert = make("videoconvert", "convert")?;
     let caps = make("capsfilter", "caps")?;
