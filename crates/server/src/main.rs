@@ -22,6 +22,25 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// A C string pointer jemalloc reads at start-up.
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[repr(transparent)]
+struct MallocConf(*const u8);
+
+// SAFETY: it points at a static, immutable, NUL-terminated string.
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+unsafe impl Sync for MallocConf {}
+
+/// jemalloc's options (its `malloc_conf`, under tikv-jemalloc-sys's symbol
+/// prefix): a background thread hands freed pages back to the kernel
+/// within about a second, so the server's RSS follows what it holds (after
+/// a burst of connections or a broadcast's end) instead of keeping freed
+/// memory for jemalloc's default 10 s, or until the next allocation.
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static MALLOC_CONF: MallocConf =
+    MallocConf(b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:1000\0".as_ptr());
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     logging::init(&cli);
