@@ -25,7 +25,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// A C string pointer jemalloc reads at start-up.
 #[cfg(all(target_os = "linux", not(target_env = "musl")))]
 #[repr(transparent)]
-struct MallocConf(*const u8);
+struct MallocConf(*const std::ffi::c_char);
 
 // SAFETY: it points at a static, immutable, NUL-terminated string.
 #[cfg(all(target_os = "linux", not(target_env = "musl")))]
@@ -39,7 +39,7 @@ unsafe impl Sync for MallocConf {}
 #[cfg(all(target_os = "linux", not(target_env = "musl")))]
 #[unsafe(export_name = "_rjem_malloc_conf")]
 static MALLOC_CONF: MallocConf =
-    MallocConf(b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:1000\0".as_ptr());
+    MallocConf(c"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:1000".as_ptr());
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
