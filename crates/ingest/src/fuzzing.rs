@@ -12,27 +12,27 @@ use rml_rtmp::time::RtmpTimestamp;
 use crate::{Connection, Event, IngestConfig};
 
 /// Completes a real RTMP handshake with `server` (an rml_rtmp client), so
-/// fuzz inputs start at the chunk stream. Returns false if the server
-/// refused it (it never does for a well-formed client).
-fn handshake(server: &mut Connection) -> bool {
+/// fuzz inputs start at the chunk stream. Returns the bytes the server sent
+/// after its handshake (for a client session to read), or `None` if the
+/// server refused it (it never does for a well-formed client).
+fn handshake(server: &mut Connection) -> Option<Vec<u8>> {
     let mut client = Handshake::new(PeerType::Client);
-    let Ok(mut to_server) = client.generate_outbound_p0_and_p1() else {
-        return false;
-    };
+    let mut to_server = client.generate_outbound_p0_and_p1().ok()?;
     for _ in 0..4 {
-        if server.push(&to_server).is_err() {
-            return false;
-        }
+        server.push(&to_server).ok()?;
         let from_server: Vec<u8> = server.take_outbound().concat();
-        match client.process_bytes(&from_server) {
-            Ok(HandshakeProcessResult::InProgress { response_bytes }) => to_server = response_bytes,
-            Ok(HandshakeProcessResult::Completed { response_bytes, .. }) => {
-                return server.push(&response_bytes).is_ok() && server.is_established();
+        match client.process_bytes(&from_server).ok()? {
+            HandshakeProcessResult::InProgress { response_bytes } => to_server = response_bytes,
+            HandshakeProcessResult::Completed {
+                response_bytes,
+                remaining_bytes,
+            } => {
+                server.push(&response_bytes).ok()?;
+                return server.is_established().then_some(remaining_bytes);
             }
-            Err(_) => return false,
         }
     }
-    false
+    None
 }
 
 /// `rtmp_session`: the bytes a client sends after the handshake, through the
@@ -50,7 +50,7 @@ pub fn rtmp_session(data: &[u8]) -> usize {
         return media;
     };
     let mut server = Connection::new(&IngestConfig::default());
-    if !handshake(&mut server) {
+    if handshake(&mut server).is_none() {
         panic!("a well-formed handshake must complete");
     }
     let read_size = (usize::from(split) + 1) * 16;
@@ -86,24 +86,7 @@ pub fn rtmp_session(data: &[u8]) -> usize {
 /// byte. `None` if the exchange fails.
 pub fn publish_seed(key: &str, tags: &[(bool, u32, Bytes)], read_size_byte: u8) -> Option<Vec<u8>> {
     let mut server = Connection::new(&IngestConfig::default());
-    let mut client_hs = Handshake::new(PeerType::Client);
-    let mut to_server = client_hs.generate_outbound_p0_and_p1().ok()?;
-    let mut leftover = Vec::new();
-    for _ in 0..4 {
-        server.push(&to_server).ok()?;
-        let from_server = server.take_outbound().concat();
-        match client_hs.process_bytes(&from_server).ok()? {
-            HandshakeProcessResult::InProgress { response_bytes } => to_server = response_bytes,
-            HandshakeProcessResult::Completed {
-                response_bytes,
-                remaining_bytes,
-            } => {
-                server.push(&response_bytes).ok()?;
-                leftover = remaining_bytes;
-                break;
-            }
-        }
-    }
+    let leftover = handshake(&mut server)?;
     let (mut client, results) = ClientSession::new(ClientSessionConfig::new()).ok()?;
     let mut seed = vec![read_size_byte];
     let mut exchange = |client: &mut ClientSession,
