@@ -74,9 +74,11 @@ impl Refusal {
     }
 }
 
-/// A media event and when its bytes were read from the socket (for
-/// latency accounting downstream).
-pub type Arrival = (StdInstant, DemuxEvent);
+/// The media events of one socket read, in order, and when their bytes
+/// arrived (for latency accounting downstream; with batching, the earliest
+/// moment they can have arrived, so latencies measured from it are upper
+/// bounds).
+pub type Arrival = (StdInstant, Vec<DemuxEvent>);
 
 /// Permission to publish: where the media goes.
 pub struct PublishGrant {
@@ -230,6 +232,14 @@ async fn handle<H: PublishHandler>(
     let handshake_deadline = Instant::now() + Duration::from_secs(config.handshake_timeout_s);
     let idle = Duration::from_secs(config.idle_timeout_s);
 
+    let batch_wait = Duration::from_millis(config.media_batch_ms);
+    // Set after a read that did not fill the buffer while publishing: the
+    // next read waits until then, so the media of `media_batch_ms` is read,
+    // demuxed and handed over at once (one wakeup of this task and of the
+    // live stream's instead of one per frame).
+    let mut next_read: Option<(Instant, StdInstant)> = None;
+    let mut media: Vec<DemuxEvent> = Vec::new();
+
     loop {
         let deadline = if conn.is_publishing() {
             Instant::now() + idle
@@ -237,23 +247,45 @@ async fn handle<H: PublishHandler>(
             handshake_deadline
         };
         buf.clear();
-        buf.reserve(if conn.is_publishing() {
+        let capacity = if conn.is_publishing() {
             64 * 1024
         } else {
             4 * 1024
-        });
-        let n = tokio::select! {
-            r = timeout_at(deadline, socket.read_buf(&mut buf)) => match r {
-                Ok(r) => r?,
-                Err(_) if conn.is_publishing() => return Err(ConnError::Timeout("waiting for media from the publisher")),
-                Err(_) => return Err(ConnError::Timeout("before the client asked to publish")),
+        };
+        buf.reserve(capacity);
+        // Bytes read right after the batch wait can have arrived as early
+        // as its start; bytes waited for arrive now.
+        let mut arrived_by = None;
+        if let Some((at, since)) = next_read.take() {
+            tokio::select! {
+                _ = tokio::time::sleep_until(at) => {}
+                _ = sink_closed(&sink) => return Ok(Closed::SinkGone),
+            }
+            match socket.try_read_buf(&mut buf) {
+                Ok(_) => arrived_by = Some(since),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let n = match arrived_by {
+            Some(_) => buf.len(),
+            None => tokio::select! {
+                r = timeout_at(deadline, socket.read_buf(&mut buf)) => match r {
+                    Ok(r) => r?,
+                    Err(_) if conn.is_publishing() => return Err(ConnError::Timeout("waiting for media from the publisher")),
+                    Err(_) => return Err(ConnError::Timeout("before the client asked to publish")),
+                },
+                _ = sink_closed(&sink) => return Ok(Closed::SinkGone),
             },
-            _ = sink_closed(&sink) => return Ok(Closed::SinkGone),
         };
         if n == 0 {
             return Ok(Closed::Eof);
         }
-        let received_at = StdInstant::now();
+        let now = StdInstant::now();
+        let received_at = arrived_by.unwrap_or(now);
+        if conn.is_publishing() && !batch_wait.is_zero() && n < capacity {
+            next_read = Some((Instant::now() + batch_wait, now));
+        }
         let pushed = conn.push(&buf[..n]);
         write_out(&mut socket, &mut conn, deadline).await?;
         match pushed {
@@ -303,20 +335,32 @@ async fn handle<H: PublishHandler>(
                         }
                     }
                 }
-                Event::Media(media) => {
-                    if let Some(tx) = &sink
-                        && tx.send((received_at, media)).await.is_err()
-                    {
-                        return Ok(Closed::SinkGone);
+                Event::Media(event) => {
+                    if sink.is_some() {
+                        media.push(event);
                     }
                 }
                 Event::PublishFinished => {
+                    if let Some(tx) = &sink
+                        && !media.is_empty()
+                    {
+                        let _ = tx.send((received_at, std::mem::take(&mut media))).await;
+                    }
                     if let Some(f) = finished.take() {
                         let _ = f.send(());
                     }
                     return Ok(Closed::Finished);
                 }
             }
+        }
+        if let Some(tx) = &sink
+            && !media.is_empty()
+            && tx
+                .send((received_at, std::mem::take(&mut media)))
+                .await
+                .is_err()
+        {
+            return Ok(Closed::SinkGone);
         }
     }
 }

@@ -69,7 +69,7 @@ impl MediaPlaylistView {
 /// A publisher's connection to a session: its media, and a signal that it
 /// finished on purpose (an RTMP unpublish: no reconnect window).
 pub(crate) struct Attach {
-    pub media: mpsc::Receiver<(Instant, DemuxEvent)>,
+    pub media: mpsc::Receiver<(Instant, Vec<DemuxEvent>)>,
     pub finished: oneshot::Receiver<()>,
 }
 

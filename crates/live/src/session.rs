@@ -49,7 +49,7 @@ const MAX_TIMESTAMP_BACKSTEP: Time90k = Time90k(Time90k::HZ);
 pub struct Publish {
     /// Media in, stamped with when it arrived. Dropping it disconnects the
     /// publisher; the broadcast then waits out its reconnect window.
-    pub sink: mpsc::Sender<(Instant, DemuxEvent)>,
+    pub sink: mpsc::Sender<(Instant, Vec<DemuxEvent>)>,
     /// Fire before dropping `sink` when the publisher ended on purpose (an
     /// RTMP unpublish): the broadcast ends at once, with no reconnect window.
     pub finished: oneshot::Sender<()>,
@@ -136,7 +136,7 @@ impl Live {
 
     /// Opens a broadcast on `channel` and spawns its actor, or reconnects
     /// the publisher to the channel's broadcast if it is waiting in its
-    /// reconnect window. `queue_depth` bounds the events buffered ahead of
+    /// reconnect window. `queue_depth` bounds the media batches buffered ahead of
     /// the actor. [`Error::Busy`] while another publisher is connected.
     pub async fn start(&self, channel: &Channel, queue_depth: usize) -> Result<Publish> {
         let inner = &self.inner;
@@ -248,6 +248,7 @@ impl Live {
             stats_reported_at: None,
             metrics_at: None,
             late_segments: 0,
+            stored_master: None,
             ts_offset: [Time90k::ZERO; 2],
             last_source_dts: [None; 2],
             timestamp_jumps: 0,
@@ -370,8 +371,8 @@ fn drop_off_runtime(ladder: Ladder) {
 
 /// The next media event, or never while no publisher is connected.
 async fn recv_input(
-    rx: &mut Option<mpsc::Receiver<(Instant, DemuxEvent)>>,
-) -> Option<(Instant, DemuxEvent)> {
+    rx: &mut Option<mpsc::Receiver<(Instant, Vec<DemuxEvent>)>>,
+) -> Option<(Instant, Vec<DemuxEvent>)> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
@@ -454,6 +455,10 @@ pub(crate) struct Session {
     metrics_at: Option<Instant>,
     /// Segments (parts) listed later than their target duration.
     late_segments: u64,
+    /// The master playlist as last stored: it changes only with the
+    /// renditions and their bandwidths, so most segments need no new copy
+    /// (one file fewer to create per segment on local disk).
+    stored_master: Option<String>,
     /// Added to the current publisher's timestamps, per track (video,
     /// audio), so they keep increasing across reconnects (encoders restart
     /// theirs at 0) and across jumps in a publisher's clock.
@@ -484,7 +489,7 @@ impl Session {
 
     async fn run(
         mut self,
-        rx: mpsc::Receiver<(Instant, DemuxEvent)>,
+        rx: mpsc::Receiver<(Instant, Vec<DemuxEvent>)>,
         finished: oneshot::Receiver<()>,
     ) {
         crate::metrics::live_streams(1.0);
@@ -503,7 +508,11 @@ impl Session {
             tokio::select! {
                 _ = stop.notified() => break "ended by request",
                 event = recv_input(&mut input) => match event {
-                    Some((received_at, event)) => self.on_event(received_at, event).await,
+                    Some((received_at, events)) => {
+                        for event in events {
+                            self.on_event(received_at, event).await;
+                        }
+                    }
                     None => {
                         input = None;
                         let clean = finished.take().is_some_and(|mut f| f.try_recv().is_ok());
@@ -1138,14 +1147,18 @@ impl Session {
             self.live.public_base_url.as_deref(),
             id,
         );
+        if self.stored_master.as_ref() == Some(&stored_master) {
+            return;
+        }
         let lane = lane(id, SOURCE_RENDITION);
-        if let Err(e) = self
+        match self
             .live
             .media
-            .put(&lane, &key, vec![Bytes::from(stored_master)])
+            .put(&lane, &key, vec![Bytes::from(stored_master.clone())])
             .await
         {
-            error!(error = %e, key, "could not store playlist");
+            Ok(()) => self.stored_master = Some(stored_master),
+            Err(e) => error!(error = %e, key, "could not store playlist"),
         }
     }
 

@@ -15,9 +15,11 @@ use storage::Media;
 use tokio::sync::watch;
 
 /// Latency buckets (seconds) of every `*_seconds` histogram: from a
-/// millisecond (hot-cache hits) to a minute (uploads during an outage).
+/// millisecond (hot-cache hits) to a minute (uploads during an outage),
+/// finer around 0.1 s (the segment-available target).
 const SECONDS_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    30.0, 60.0,
 ];
 
 /// How often storage's counters are copied into gauges.
