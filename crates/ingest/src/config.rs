@@ -34,7 +34,8 @@ pub struct IngestConfig {
     /// Milliseconds a publisher's media is left in the socket between reads,
     /// so that each read hands several frames to the packager at once: fewer
     /// wakeups per stream (the main CPU cost of a passthrough stream) for at
-    /// most this much added latency. 0 reads as soon as bytes arrive.
+    /// most this much added latency. 0 reads as soon as bytes arrive, as
+    /// do low-latency (LL-HLS) channels whatever this says.
     pub media_batch_ms: u64,
 }
 

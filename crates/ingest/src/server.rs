@@ -92,6 +92,10 @@ pub struct PublishGrant {
     /// dropping: the live side then ends the broadcast without waiting for a
     /// reconnect.
     pub finished: Option<oneshot::Sender<()>>,
+    /// The media may wait up to `media_batch_ms` in the socket to be read
+    /// in batches (less CPU). False for streams whose viewers are promised
+    /// the lowest latency (LL-HLS): their media is read as it arrives.
+    pub batch_media: bool,
 }
 
 /// Decides who may publish. Implemented by the binary over the control plane
@@ -232,7 +236,7 @@ async fn handle<H: PublishHandler>(
     let handshake_deadline = Instant::now() + Duration::from_secs(config.handshake_timeout_s);
     let idle = Duration::from_secs(config.idle_timeout_s);
 
-    let batch_wait = Duration::from_millis(config.media_batch_ms);
+    let mut batch_wait = Duration::ZERO;
     // Set after a read that did not fill the buffer while publishing: the
     // next read waits until then, so the media of `media_batch_ms` is read,
     // demuxed and handed over at once (one wakeup of this task and of the
@@ -319,6 +323,9 @@ async fn handle<H: PublishHandler>(
                             metrics::counter!(CONNECTIONS, "outcome" => "published").increment(1);
                             sink = Some(grant.sink);
                             finished = grant.finished;
+                            if grant.batch_media {
+                                batch_wait = Duration::from_millis(config.media_batch_ms);
+                            }
                         }
                         Err(refusal) => {
                             warn!(reason = refusal.kind(), "publish refused: {refusal}");

@@ -17,14 +17,16 @@ const STREAM_KEY: &str = "serve-test-key";
 /// Seconds of media each publisher sends.
 const SECONDS: u32 = 3;
 
-/// Grants one publish on [`STREAM_KEY`] into its sink.
-struct OneGrant(Mutex<Option<mpsc::Sender<Arrival>>>);
+/// Grants one publish on [`STREAM_KEY`] into its sink, with or without
+/// batching.
+struct OneGrant(Mutex<Option<mpsc::Sender<Arrival>>>, bool);
 
 impl PublishHandler for OneGrant {
     fn publish(
         &self,
         request: PublishRequest,
     ) -> impl Future<Output = Result<PublishGrant, Refusal>> + Send {
+        let batch_media = self.1;
         let sink = if request.stream_key == STREAM_KEY {
             self.0.lock().unwrap().take()
         } else {
@@ -36,6 +38,7 @@ impl PublishHandler for OneGrant {
                 label: "serve-test".into(),
                 sink,
                 finished: None,
+                batch_media,
             })
         }
     }
@@ -60,8 +63,9 @@ struct Delivered {
 }
 
 /// Publishes `SECONDS` of the fixture with ffmpeg through `serve` with
-/// `media_batch_ms`, and collects what reached the sink.
-async fn publish_with(media_batch_ms: u64) -> Delivered {
+/// `media_batch_ms` (for a grant that allows batching or not), and collects
+/// what reached the sink.
+async fn publish_with(media_batch_ms: u64, batch_media: bool) -> Delivered {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let config = IngestConfig {
@@ -69,7 +73,7 @@ async fn publish_with(media_batch_ms: u64) -> Delivered {
         ..IngestConfig::default()
     };
     let (tx, mut rx) = mpsc::channel(1024);
-    let handler = Arc::new(OneGrant(Mutex::new(Some(tx))));
+    let handler = Arc::new(OneGrant(Mutex::new(Some(tx)), batch_media));
     let (shutdown_tx, shutdown) = watch::channel(false);
     let server = tokio::spawn(ingest::serve(listener, config, handler, shutdown));
 
@@ -141,9 +145,16 @@ async fn publish_with(media_batch_ms: u64) -> Delivered {
 
 #[tokio::test]
 async fn media_arrives_whole_and_in_order_in_batches() {
-    let immediate = publish_with(0).await;
-    let batched = publish_with(100).await;
-    for (name, d) in [("immediate", &immediate), ("batched", &batched)] {
+    let immediate = publish_with(0, true).await;
+    let batched = publish_with(100, true).await;
+    // A low-latency stream's grant turns batching off.
+    let unbatched = publish_with(100, false).await;
+    let runs = [
+        ("immediate", &immediate),
+        ("batched", &batched),
+        ("unbatched grant", &unbatched),
+    ];
+    for (name, d) in runs {
         // 30 fps video and ~47 AAC frames a second for SECONDS.
         assert!(
             d.video_units >= 30 * SECONDS as usize - 3,
@@ -157,10 +168,18 @@ async fn media_arrives_whole_and_in_order_in_batches() {
         );
     }
     let per_batch = |d: &Delivered| (d.video_units + d.audio_units) as f64 / d.batches as f64;
-    let (immediate_mean, batched_mean) = (per_batch(&immediate), per_batch(&batched));
-    // About 7.7 frames arrive in 100 ms; reads as they come carry one or two.
+    let (immediate_mean, batched_mean, unbatched_mean) = (
+        per_batch(&immediate),
+        per_batch(&batched),
+        per_batch(&unbatched),
+    );
+    // About 7.7 frames arrive in 100 ms; reads as they come carry one or two
+    // (more in ffmpeg's initial burst).
     assert!(
-        batched_mean >= 3.0 && batched_mean >= 2.0 * immediate_mean,
-        "frames per batch: {batched_mean:.1} batched (100 ms), {immediate_mean:.1} immediate"
+        batched_mean >= 3.0
+            && batched_mean >= 2.0 * immediate_mean
+            && batched_mean >= 2.0 * unbatched_mean,
+        "frames per batch: {batched_mean:.1} batched (100 ms), {immediate_mean:.1} immediate, \
+         {unbatched_mean:.1} with a grant that does not batch"
     );
 }

@@ -1,7 +1,7 @@
 //! Who may publish: stream keys checked against the control plane, then a
 //! live session started for the channel.
 
-use control::Db;
+use control::{Db, LatencyMode};
 use ingest::{PublishGrant, PublishHandler, PublishRequest, Refusal};
 use live::Live;
 use tracing::error;
@@ -46,6 +46,8 @@ impl PublishHandler for Publisher {
                     tracing::info!(channel = %channel.slug, live_stream = %publish.live_stream_id, "publisher reconnected within the reconnect window");
                 }
                 Ok(PublishGrant {
+                    // LL-HLS viewers get every frame as it arrives.
+                    batch_media: channel.latency_mode != LatencyMode::Low,
                     label: channel.slug,
                     sink: publish.sink,
                     finished: Some(publish.finished),
