@@ -203,27 +203,10 @@ async fn wait_for_log(server: &Server, from: usize, needle: &str) -> String {
     }
 }
 
-/// Waits for the live stream's recording to be ready and returns its source
+/// Waits for the channel's recording to be ready and returns its source
 /// media playlist URL.
 async fn ready_vod_url(server: &Server, channel_id: &str) -> String {
-    let db = control::Db::connect(&server.database_url()).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let vod = loop {
-        let vods = db.list_vods(channel_id).await.unwrap();
-        if vods
-            .first()
-            .is_some_and(|v| v.status == control::VodStatus::Ready)
-        {
-            break vods[0].clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no ready recording: {vods:?}\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    db.close().await;
+    let vod = wait_for_ready_vod(server, channel_id, Duration::from_secs(20)).await;
     server.url(&format!("/vod/{}/source/vod.m3u8", vod.vod_id))
 }
 
@@ -346,18 +329,9 @@ async fn hostile_media_costs_only_its_own_connection() {
         "a segment spans a jump:\n{playlist}"
     );
     let dir = tempfile::tempdir().unwrap();
-    let mut last_pts = i64::MIN;
-    for (_, uri) in &segments {
-        let (status, _, _, data) = get(&resolve(&vod_url, uri)).await;
-        assert_eq!(status, 200);
-        let path = dir.path().join(uri);
-        std::fs::write(&path, &data).unwrap();
-        let errors = decode_errors(&path);
-        assert!(errors.trim().is_empty(), "{uri}: {errors}");
-        let (min, max) = video_pts_range(&path);
-        assert!(min > last_pts, "{uri} starts at {min}, before {last_pts}");
+    let ranges = check_segments_decode_in_order(&vod_url, &segments, dir.path()).await;
+    for ((_, uri), (min, max)) in segments.iter().zip(ranges) {
         assert!(max - min < 5 * 90_000, "{uri} spans {min}..{max}");
-        last_pts = max;
     }
 
     // 4. Audio-only and video-only publishers (ffmpeg) are packaged and

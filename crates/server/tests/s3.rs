@@ -123,20 +123,7 @@ async fn s3_end_to_end_consistent_and_playable_from_the_bucket() {
 
     // The recording becomes ready once the bucket has it all; it plays
     // through the origin.
-    let db = control::Db::connect(&server.database_url()).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let vod = loop {
-        let vods = db.list_vods(&ch.channel_id).await.unwrap();
-        if vods
-            .first()
-            .is_some_and(|v| v.status == control::VodStatus::Ready)
-        {
-            break vods[0].clone();
-        }
-        assert!(Instant::now() < deadline, "VOD not ready: {vods:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    db.close().await;
+    let vod = wait_for_ready_vod(&server, &ch.channel_id, Duration::from_secs(20)).await;
     let vod_url = server.url(&format!("/vod/{}/source/vod.m3u8", vod.vod_id));
     let (status, _, _, body) = get(&vod_url).await;
     assert_eq!(status, 200);
@@ -298,24 +285,7 @@ async fn a_store_outage_loses_nothing() {
 
     // After the store came back: the recording is ready, lists every
     // segment in order without a gap, and every one is in the bucket.
-    let db = control::Db::connect(&server.database_url()).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let vod = loop {
-        let vods = db.list_vods(&ch.channel_id).await.unwrap();
-        if vods
-            .first()
-            .is_some_and(|v| v.status == control::VodStatus::Ready)
-        {
-            break vods[0].clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "VOD not ready after the outage: {vods:?}\n{}",
-            server.log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    db.close().await;
+    let vod = wait_for_ready_vod(&server, &ch.channel_id, Duration::from_secs(60)).await;
     let (_, _, _, body) = get(&server.url(&format!("/vod/{}/source/vod.m3u8", vod.vod_id))).await;
     let playlist = String::from_utf8(body.to_vec()).unwrap();
     assert!(!playlist.contains("#EXT-X-GAP"), "{playlist}");

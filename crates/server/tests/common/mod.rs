@@ -479,6 +479,63 @@ pub async fn wait_for_endlist(server: &Server, media_url: &str) -> String {
     }
 }
 
+/// Waits up to `timeout` for the channel's newest recording to be `ready`
+/// and returns it.
+pub async fn wait_for_ready_vod(
+    server: &Server,
+    channel_id: &str,
+    timeout: Duration,
+) -> control::Vod {
+    let db = control::Db::connect(&server.database_url()).await.unwrap();
+    let deadline = Instant::now() + timeout;
+    let vod = loop {
+        let vods = db.list_vods(channel_id).await.unwrap();
+        if vods
+            .first()
+            .is_some_and(|v| v.status == control::VodStatus::Ready)
+        {
+            break vods[0].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ready recording after {timeout:?}: {vods:?}\nlog:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    db.close().await;
+    vod
+}
+
+/// Fetches each of `segments` (URIs relative to `playlist_url`) into `dir`
+/// and checks that ffmpeg decodes it without errors and that video PTS only
+/// increase from one segment to the next (what players need to not stall).
+/// Returns each segment's video PTS range.
+pub async fn check_segments_decode_in_order(
+    playlist_url: &str,
+    segments: &[(f64, String)],
+    dir: &Path,
+) -> Vec<(i64, i64)> {
+    let mut ranges = Vec::with_capacity(segments.len());
+    let mut last_pts = i64::MIN;
+    for (_, uri) in segments {
+        let (status, _, _, data) = get(&resolve(playlist_url, uri)).await;
+        assert_eq!(status, 200, "{uri}");
+        let path = dir.join(uri);
+        std::fs::write(&path, &data).unwrap();
+        let errors = decode_errors(&path);
+        assert!(errors.trim().is_empty(), "{uri}: {errors}");
+        let (min, max) = video_pts_range(&path);
+        assert!(
+            min > last_pts,
+            "segment {uri} starts at {min}, before {last_pts}"
+        );
+        last_pts = max;
+        ranges.push((min, max));
+    }
+    ranges
+}
+
 /// The first variant URI of a master playlist.
 pub fn first_variant(master: &str) -> String {
     master
