@@ -136,8 +136,9 @@ impl Live {
 
     /// Opens a broadcast on `channel` and spawns its actor, or reconnects
     /// the publisher to the channel's broadcast if it is waiting in its
-    /// reconnect window. `queue_depth` bounds the media batches buffered ahead of
-    /// the actor. [`Error::Busy`] while another publisher is connected.
+    /// reconnect window. `queue_depth` bounds the media batches buffered
+    /// ahead of the actor. [`Error::Busy`] while another publisher is
+    /// connected.
     pub async fn start(&self, channel: &Channel, queue_depth: usize) -> Result<Publish> {
         let inner = &self.inner;
         let (tx, rx) = mpsc::channel(queue_depth.max(1));
@@ -432,8 +433,8 @@ pub(crate) struct Session {
     /// PTS of the first source video access unit (lag checks wait a few
     /// seconds of media for encoders to warm up).
     media_start: Option<Time90k>,
-    /// When the next thumbnail is due (taken at the next source keyframe).
-    /// When the last thumbnail was started.
+    /// When the last thumbnail was started (the next is taken at the first
+    /// source keyframe after its interval).
     thumbnail_made_at: Option<Instant>,
     thumbnail_job: Option<tokio::task::JoinHandle<()>>,
     /// The first thumbnail was also stored as the recording's poster.
@@ -458,7 +459,7 @@ pub(crate) struct Session {
     /// The master playlist as last stored: it changes only with the
     /// renditions and their bandwidths, so most segments need no new copy
     /// (one file fewer to create per segment on local disk).
-    stored_master: Option<String>,
+    stored_master: Option<Bytes>,
     /// Added to the current publisher's timestamps, per track (video,
     /// audio), so they keep increasing across reconnects (encoders restart
     /// theirs at 0) and across jumps in a publisher's clock.
@@ -1142,11 +1143,11 @@ impl Session {
             }
         }
         let key = keys::master_playlist(id);
-        let stored_master = public_master(
+        let stored_master = Bytes::from(public_master(
             &String::from_utf8_lossy(&master),
             self.live.public_base_url.as_deref(),
             id,
-        );
+        ));
         if self.stored_master.as_ref() == Some(&stored_master) {
             return;
         }
@@ -1154,7 +1155,7 @@ impl Session {
         match self
             .live
             .media
-            .put(&lane, &key, vec![Bytes::from(stored_master.clone())])
+            .put(&lane, &key, vec![stored_master.clone()])
             .await
         {
             Ok(()) => self.stored_master = Some(stored_master),
