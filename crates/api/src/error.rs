@@ -155,6 +155,8 @@ impl From<control::Error> for ApiError {
                 "the channel has a broadcast in progress; end it first",
             ),
             e @ E::InUse { .. } => ApiError::conflict("in_use", e.to_string()),
+            e @ E::LimitReached { .. } => ApiError::conflict("limit_reached", e.to_string()),
+            e @ E::Overloaded(_) => ApiError::too_many_requests("busy", e.to_string(), 2),
             E::InvalidTransition { what, from, to, .. } => ApiError::conflict(
                 "invalid_state",
                 format!("the {what} is {from} and cannot become {to}"),

@@ -12,6 +12,7 @@ mod error;
 pub mod fuzzing;
 mod health;
 mod hls;
+mod log_text;
 mod object;
 mod playback_auth;
 mod state;
@@ -25,6 +26,7 @@ use tower_http::trace::TraceLayer;
 
 pub use config::HttpConfig;
 pub use error::ApiError;
+pub(crate) use log_text::log_safe;
 pub use state::AppState;
 pub use v1::config::{ApiConfig, ApiOptions, CookieSecure, SignupRole, ViewerCount};
 pub use v1::openapi;

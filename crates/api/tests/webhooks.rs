@@ -61,11 +61,11 @@ async fn endpoints_crud_and_the_secret_shown_once() {
             .patch(
                 &format!("/api/v1/webhooks/{id}"),
                 &alice.auth(),
-                json!({"url": "http://127.0.0.1:9/hook", "event_types": [], "enabled": false}),
+                json!({"url": "http://hooks.example.net:9/hook", "event_types": [], "enabled": false}),
             )
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
-        assert_eq!(r.json["url"], "http://127.0.0.1:9/hook");
+        assert_eq!(r.json["url"], "http://hooks.example.net:9/hook");
         assert_eq!(r.json["event_types"], json!([]));
         assert_eq!(r.json["enabled"], false);
         assert!(!r.text.contains(&secret));
@@ -78,7 +78,10 @@ async fn endpoints_crud_and_the_secret_shown_once() {
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
         assert_eq!(r.json["enabled"], true);
-        assert_eq!(r.json["url"], "http://127.0.0.1:9/hook", "unchanged");
+        assert_eq!(
+            r.json["url"], "http://hooks.example.net:9/hook",
+            "unchanged"
+        );
 
         // Rotate: a new secret, shown in the response, used from now on.
         let r = app

@@ -31,6 +31,10 @@ pub enum Error {
     #[error("{what} is in use: {reason}")]
     InUse { what: &'static str, reason: String },
 
+    /// A per-user quota is used up: `what` names it ("webhook endpoints per
+    /// user"), `limit` is the configured bound.
+    #[error("limit reached: at most {limit} {what}")]
+    LimitReached { what: &'static str, limit: u32 },
     /// Input failed validation: `field` is the offending input field and
     /// `message` says why, in words fit to show the user.
     #[error("invalid {field}: {message}")]
@@ -60,6 +64,10 @@ pub enum Error {
         value: String,
     },
 
+    /// Too much of `0` is going on at once (e.g. password hashing): the
+    /// request waited for its turn and gave up. Try again shortly.
+    #[error("server busy: too many concurrent {0} requests")]
+    Overloaded(&'static str),
     /// Password hashing failed (bad parameters or a malformed stored hash).
     #[error("password hashing: {0}")]
     PasswordHash(String),

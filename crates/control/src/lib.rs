@@ -111,7 +111,7 @@ pub use vod::{DeletedVod, Vod, VodFilter, VodStatus};
 pub use webhook::{
     DueDelivery, NewWebhookEndpoint, WEBHOOK_CLAIM_MAX, WEBHOOK_DATA_MAX_BYTES,
     WEBHOOK_RETRY_FIRST_DELAY_MS, WEBHOOK_RETRY_MAX_DELAY_MS, WEBHOOK_RETRY_WINDOW_MS,
-    WEBHOOK_URL_MAX_LEN, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint,
+    WEBHOOK_URL_MAX_LEN, WebhookConfig, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint,
     WebhookEndpointUpdate, WebhookEvent, WebhookEventType, webhook_retry_delay_ms,
 };
 pub use webhook_signature::{

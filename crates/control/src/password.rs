@@ -2,10 +2,15 @@
 //! string, so each hash carries its own parameters and raising the cost later
 //! needs no migration.
 //!
-//! Hashing is deliberately slow (tens of milliseconds), so it runs on tokio's
-//! blocking pool, never on an async worker thread.
+//! Hashing is deliberately slow (tens of milliseconds) and memory-hard
+//! (19 MiB each), so it runs on tokio's blocking pool, never on an async
+//! worker thread, and at most [`PasswordConfig::max_concurrent_hashes`]
+//! at once: a flood of logins or sign-ups queues for a permit (and gets
+//! [`Error::Overloaded`] after [`HASH_QUEUE_WAIT`]) instead of growing the
+//! process by 19 MiB per request.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -25,6 +30,9 @@ pub struct PasswordConfig {
     pub iterations: u32,
     /// Lanes. Default 1.
     pub parallelism: u32,
+    /// Hashes computed at once (each holds `memory_kib`); more wait.
+    /// 0: twice the number of CPU cores. Default 0.
+    pub max_concurrent_hashes: u32,
 }
 
 impl Default for PasswordConfig {
@@ -33,11 +41,27 @@ impl Default for PasswordConfig {
             memory_kib: Params::DEFAULT_M_COST,
             iterations: Params::DEFAULT_T_COST,
             parallelism: Params::DEFAULT_P_COST,
+            max_concurrent_hashes: 0,
         }
     }
 }
 
 impl PasswordConfig {
+    /// Checks the argon2 parameters.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map(|_| ())
+            .map_err(|e| format!("password.memory_kib/iterations/parallelism: {e}"))
+    }
+
+    /// [`PasswordConfig::max_concurrent_hashes`] with 0 resolved.
+    pub fn effective_max_concurrent_hashes(&self) -> usize {
+        match self.max_concurrent_hashes {
+            0 => 2 * std::thread::available_parallelism().map_or(1, usize::from),
+            n => n as usize,
+        }
+    }
+
     /// The cheapest parameters argon2 accepts. For tests only: a hash costs
     /// microseconds instead of a second in a debug build.
     #[doc(hidden)]
@@ -46,9 +70,13 @@ impl PasswordConfig {
             memory_kib: Params::MIN_M_COST,
             iterations: Params::MIN_T_COST,
             parallelism: Params::MIN_P_COST,
+            max_concurrent_hashes: 0,
         }
     }
 }
+
+/// How long a hash waits for a permit before the request is refused.
+pub const HASH_QUEUE_WAIT: Duration = Duration::from_secs(10);
 
 /// Shortest accepted password, in characters.
 pub const PASSWORD_MIN_CHARS: usize = 8;
@@ -63,6 +91,8 @@ pub(crate) struct Passwords {
     /// unknown user so that "no such user" takes as long as "wrong password"
     /// and does not reveal which usernames exist. Computed on first use.
     dummy_hash: OnceLock<String>,
+    /// Permits to hash: bounds the memory and CPU hashing takes at once.
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Passwords {
@@ -77,6 +107,9 @@ impl Passwords {
         Ok(Passwords {
             params,
             dummy_hash: OnceLock::new(),
+            permits: Arc::new(tokio::sync::Semaphore::new(
+                config.effective_max_concurrent_hashes(),
+            )),
         })
     }
 
@@ -107,10 +140,23 @@ impl Passwords {
         }
     }
 
-    /// Hashes on the blocking pool.
+    /// Waits (at most [`HASH_QUEUE_WAIT`]) for a permit to hash.
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        match tokio::time::timeout(HASH_QUEUE_WAIT, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(_)) | Err(_) => Err(Error::Overloaded("password hashing")),
+        }
+    }
+
+    /// Hashes on the blocking pool, holding a permit.
     pub(crate) async fn hash(self: &Arc<Self>, password: String) -> Result<String> {
+        let permit = self.permit().await?;
         let this = Arc::clone(self);
-        blocking(move || this.hash_blocking(&password)).await
+        blocking(move || {
+            let _permit = permit;
+            this.hash_blocking(&password)
+        })
+        .await
     }
 
     /// Verifies on the blocking pool; `phc: None` (unknown user) verifies
@@ -120,21 +166,25 @@ impl Passwords {
         password: String,
         phc: Option<String>,
     ) -> Result<bool> {
+        let permit = self.permit().await?;
         let this = Arc::clone(self);
-        blocking(move || match phc {
-            Some(phc) => this.verify_blocking(&password, &phc),
-            None => {
-                let dummy = match this.dummy_hash.get() {
-                    Some(dummy) => dummy.clone(),
-                    None => {
-                        let mut random = [0u8; 16];
-                        rand::rng().fill_bytes(&mut random);
-                        let dummy = this.hash_blocking(&hex::encode(random))?;
-                        this.dummy_hash.get_or_init(|| dummy).clone()
-                    }
-                };
-                this.verify_blocking(&password, &dummy)?;
-                Ok(false)
+        blocking(move || {
+            let _permit = permit;
+            match phc {
+                Some(phc) => this.verify_blocking(&password, &phc),
+                None => {
+                    let dummy = match this.dummy_hash.get() {
+                        Some(dummy) => dummy.clone(),
+                        None => {
+                            let mut random = [0u8; 16];
+                            rand::rng().fill_bytes(&mut random);
+                            let dummy = this.hash_blocking(&hex::encode(random))?;
+                            this.dummy_hash.get_or_init(|| dummy).clone()
+                        }
+                    };
+                    this.verify_blocking(&password, &dummy)?;
+                    Ok(false)
+                }
             }
         })
         .await

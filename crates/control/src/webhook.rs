@@ -84,6 +84,64 @@ pub const WEBHOOK_CLAIM_MAX: u32 = 100;
 /// Longest `last_error` kept, in bytes; longer ones are truncated.
 const LAST_ERROR_MAX_LEN: usize = 500;
 
+/// Webhook limits and delivery settings (the `[webhooks]` section of
+/// `aethex.toml`). The API enforces the endpoint cap; the server's
+/// dispatcher the rest.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Endpoints one user may register. Default 20.
+    pub max_endpoints_per_user: u32,
+    /// Requests in flight at once, per node. Default 32.
+    pub max_in_flight: u32,
+    /// Requests in flight at once to one owner's endpoints, across nodes
+    /// (a delivery counts while it is leased), so that one owner's slow or
+    /// failing receivers cannot hold every slot. Default 4.
+    pub max_in_flight_per_owner: u32,
+    /// How long one delivery may take, connecting and reading the answer's
+    /// status, in seconds. Default 10.
+    pub request_timeout_s: u64,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            max_endpoints_per_user: 20,
+            max_in_flight: 32,
+            max_in_flight_per_owner: 4,
+            request_timeout_s: 10,
+        }
+    }
+}
+
+impl WebhookConfig {
+    /// Checks values a file or environment could get wrong.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.max_endpoints_per_user == 0 {
+            return Err("webhooks.max_endpoints_per_user must be at least 1".into());
+        }
+        if !(1..=WEBHOOK_CLAIM_MAX).contains(&self.max_in_flight) {
+            return Err(format!(
+                "webhooks.max_in_flight must be between 1 and {WEBHOOK_CLAIM_MAX}, not {}",
+                self.max_in_flight
+            ));
+        }
+        if self.max_in_flight_per_owner == 0 || self.max_in_flight_per_owner > self.max_in_flight {
+            return Err(format!(
+                "webhooks.max_in_flight_per_owner must be between 1 and max_in_flight ({}), not {}",
+                self.max_in_flight, self.max_in_flight_per_owner
+            ));
+        }
+        if !(1..=300).contains(&self.request_timeout_s) {
+            return Err(format!(
+                "webhooks.request_timeout_s must be between 1 and 300, not {}",
+                self.request_timeout_s
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A registered endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct WebhookEndpoint {
@@ -396,6 +454,19 @@ impl Db {
         owner_user_id: &str,
         new: NewWebhookEndpoint,
     ) -> Result<WebhookEndpoint> {
+        self.create_webhook_endpoint_capped(owner_user_id, new, u32::MAX)
+            .await
+    }
+
+    /// [`Db::create_webhook_endpoint`], refused with
+    /// [`Error::LimitReached`] when the owner has `max_per_owner`
+    /// endpoints already (checked in the insert itself).
+    pub async fn create_webhook_endpoint_capped(
+        &self,
+        owner_user_id: &str,
+        new: NewWebhookEndpoint,
+        max_per_owner: u32,
+    ) -> Result<WebhookEndpoint> {
         let url = validate_url(&new.url)?;
         let event_types = encode_event_types(&new.event_types);
         let now = now_ms();
@@ -409,10 +480,11 @@ impl Db {
             created_at_ms: now,
             updated_at_ms: now,
         };
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO webhook_endpoint (webhook_endpoint_id, owner_user_id, url, secret, \
              event_types, enabled, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+             WHERE (SELECT COUNT(*) FROM webhook_endpoint WHERE owner_user_id = $2) < $9",
         )
         .bind(&endpoint.webhook_endpoint_id)
         .bind(&endpoint.owner_user_id)
@@ -422,12 +494,19 @@ impl Db {
         .bind(decode::flag_param(endpoint.enabled))
         .bind(endpoint.created_at_ms)
         .bind(endpoint.updated_at_ms)
+        .bind(i64::from(max_per_owner))
         .execute(&self.pool)
         .await
         .map_err(|e| match violation(&e) {
             Some(Violation::ForeignKey) => Error::NotFound { what: "user" },
             _ => map_write(e),
         })?;
+        if inserted.rows_affected() == 0 {
+            return Err(Error::LimitReached {
+                what: "webhook endpoints per user",
+                limit: max_per_owner,
+            });
+        }
         tracing::info!(
             webhook_endpoint_id = %endpoint.webhook_endpoint_id,
             %owner_user_id,
@@ -692,6 +771,25 @@ impl Db {
         limit: u32,
         lease_ms: i64,
     ) -> Result<Vec<DueDelivery>> {
+        self.claim_due_deliveries_fair(now_ms, limit, lease_ms, u32::MAX)
+            .await
+    }
+
+    /// [`Db::claim_due_deliveries`], fair between owners: no owner gets
+    /// more than `per_owner` deliveries in flight (leased, by any worker on
+    /// any node, this claim included), and owners take turns: every
+    /// owner's first due delivery comes before anyone's second. So one
+    /// owner's flood of events, or endpoints that hang until the request
+    /// times out, never holds back another owner's first delivery.
+    /// (Two nodes claiming at the same instant may each grant an owner its
+    /// last slot: the bound is per claim, not a lock.)
+    pub async fn claim_due_deliveries_fair(
+        &self,
+        now_ms: i64,
+        limit: u32,
+        lease_ms: i64,
+        per_owner: u32,
+    ) -> Result<Vec<DueDelivery>> {
         if lease_ms <= 0 {
             return Err(Error::invalid("lease_ms", "must be positive"));
         }
@@ -699,44 +797,95 @@ impl Db {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        // PostgreSQL: SKIP LOCKED passes over rows another worker is
-        // taking, and the conditions are repeated in the UPDATE so that a
-        // row taken meanwhile is re-checked and skipped. SQLite runs one
-        // writer at a time, so the statement is atomic there as it is.
-        let sql = match self.backend() {
-            // A CTE, not `IN (subquery)`: see Db::claim_clip_exports.
-            crate::Backend::Postgres => {
-                "WITH picked AS (SELECT d.webhook_delivery_id AS picked_id \
-                   FROM webhook_delivery d JOIN webhook_endpoint e \
-                   ON e.webhook_endpoint_id = d.webhook_endpoint_id \
-                   WHERE d.status = 'pending' AND d.next_attempt_at_ms <= $2 \
-                   AND (d.lease_until_ms IS NULL OR d.lease_until_ms <= $2) AND e.enabled = 1 \
-                   ORDER BY d.next_attempt_at_ms, d.webhook_delivery_id LIMIT $3 \
-                   FOR UPDATE OF d SKIP LOCKED) \
-                 UPDATE webhook_delivery SET attempt_count = attempt_count + 1, \
-                 lease_until_ms = $1, updated_at_ms = $2 \
-                 FROM picked WHERE webhook_delivery_id = picked_id \
-                 AND status = 'pending' AND (lease_until_ms IS NULL OR lease_until_ms <= $2) \
-                 RETURNING webhook_delivery_id"
-            }
+        // Due deliveries ranked per owner (`slot`: the owner's deliveries
+        // in flight plus this one's rank among its due ones), taken in
+        // turns. The UPDATE repeats the conditions, so a row another
+        // worker took meanwhile is re-checked and skipped: on PostgreSQL
+        // it waits for that worker's row lock and then sees the lease
+        // (window functions rule out `FOR UPDATE SKIP LOCKED`); SQLite
+        // runs one writer at a time, so the statement is atomic there.
+        const PICKED: &str = "WITH busy AS (SELECT e.owner_user_id AS owner, COUNT(*) AS n \
+               FROM webhook_delivery d JOIN webhook_endpoint e \
+               ON e.webhook_endpoint_id = d.webhook_endpoint_id \
+               WHERE d.status = 'pending' AND d.lease_until_ms > $2 \
+               GROUP BY e.owner_user_id), \
+             ranked AS (SELECT d.webhook_delivery_id AS picked_id, \
+               d.next_attempt_at_ms AS due_at, \
+               ROW_NUMBER() OVER (PARTITION BY e.owner_user_id \
+                 ORDER BY d.next_attempt_at_ms, d.webhook_delivery_id) + COALESCE(b.n, 0) AS slot \
+               FROM webhook_delivery d JOIN webhook_endpoint e \
+               ON e.webhook_endpoint_id = d.webhook_endpoint_id \
+               LEFT JOIN busy b ON b.owner = e.owner_user_id \
+               WHERE d.status = 'pending' AND d.next_attempt_at_ms <= $2 \
+               AND (d.lease_until_ms IS NULL OR d.lease_until_ms <= $2) AND e.enabled = 1) \
+             SELECT picked_id FROM ranked WHERE slot <= $4 \
+             ORDER BY slot, due_at, picked_id LIMIT $3";
+        let mut ids: Vec<String> = Vec::new();
+        match self.backend() {
             crate::Backend::Sqlite => {
-                "UPDATE webhook_delivery SET attempt_count = attempt_count + 1, \
-                 lease_until_ms = $1, updated_at_ms = $2 \
-                 WHERE webhook_delivery_id IN (SELECT d.webhook_delivery_id \
-                   FROM webhook_delivery d JOIN webhook_endpoint e \
-                   ON e.webhook_endpoint_id = d.webhook_endpoint_id \
-                   WHERE d.status = 'pending' AND d.next_attempt_at_ms <= $2 \
-                   AND (d.lease_until_ms IS NULL OR d.lease_until_ms <= $2) AND e.enabled = 1 \
-                   ORDER BY d.next_attempt_at_ms, d.webhook_delivery_id LIMIT $3) \
-                 RETURNING webhook_delivery_id"
+                let sql = format!(
+                    "UPDATE webhook_delivery SET attempt_count = attempt_count + 1, \
+                     lease_until_ms = $1, updated_at_ms = $2 \
+                     WHERE webhook_delivery_id IN ({PICKED}) \
+                     RETURNING webhook_delivery_id"
+                );
+                // Only constant text is spliced in; every value is bound.
+                ids = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .bind(now_ms.saturating_add(lease_ms))
+                    .bind(now_ms)
+                    .bind(i64::from(limit))
+                    .bind(i64::from(per_owner))
+                    .fetch_all(&self.pool)
+                    .await?;
             }
-        };
-        let ids: Vec<String> = sqlx::query_scalar(sql)
-            .bind(now_ms.saturating_add(lease_ms))
-            .bind(now_ms)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
+            crate::Backend::Postgres => {
+                // Workers claiming at the same moment may pick the same
+                // rows; the loser's re-check skips them. So the statement
+                // also says how many it picked (the row with a NULL id),
+                // and a round that lost some is followed by another for
+                // what is left (each sees the leases of the ones before,
+                // so the turns still hold).
+                let sql = format!(
+                    "WITH picked AS ({PICKED}), \
+                     claimed AS (UPDATE webhook_delivery \
+                       SET attempt_count = attempt_count + 1, \
+                       lease_until_ms = $1, updated_at_ms = $2 \
+                       FROM picked WHERE webhook_delivery_id = picked_id \
+                       AND status = 'pending' \
+                       AND (lease_until_ms IS NULL OR lease_until_ms <= $2) \
+                       RETURNING webhook_delivery_id) \
+                     SELECT webhook_delivery_id AS id, CAST(NULL AS BIGINT) AS picked \
+                     FROM claimed \
+                     UNION ALL SELECT NULL, COUNT(*) FROM picked"
+                );
+                const ROUNDS: usize = 5;
+                for _ in 0..ROUNDS {
+                    let want = limit - ids.len() as u32;
+                    // Only constant text is spliced in; every value is bound.
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                        .bind(now_ms.saturating_add(lease_ms))
+                        .bind(now_ms)
+                        .bind(i64::from(want))
+                        .bind(i64::from(per_owner))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    let mut picked = 0i64;
+                    let mut claimed = 0i64;
+                    for row in rows {
+                        match row.try_get::<Option<String>, _>("id")? {
+                            Some(id) => {
+                                ids.push(id);
+                                claimed += 1;
+                            }
+                            None => picked = row.try_get::<Option<i64>, _>("picked")?.unwrap_or(0),
+                        }
+                    }
+                    if claimed >= picked || ids.len() as u32 >= limit {
+                        break;
+                    }
+                }
+            }
+        }
         if ids.is_empty() {
             return Ok(Vec::new());
         }

@@ -280,9 +280,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Connects and applies pending migrations.
 pub async fn open_db(resolved: &Resolved) -> anyhow::Result<Db> {
-    let db = Db::connect(&resolved.database_url)
-        .await
-        .with_context(|| format!("cannot open database {}", redact(&resolved.database_url)))?;
+    let db = Db::connect_with(&control::DbConfig {
+        database_url: resolved.database_url.clone(),
+        password: resolved.config.password.clone(),
+        ..control::DbConfig::default()
+    })
+    .await
+    .with_context(|| format!("cannot open database {}", redact(&resolved.database_url)))?;
     db.migrate()
         .await
         .context("cannot apply database migrations")?;

@@ -24,6 +24,9 @@ pub struct Config {
     pub transcode: transcode::TranscodeConfig,
     pub storage: storage::StorageConfig,
     pub api: api::ApiConfig,
+    pub password: control::PasswordConfig,
+    pub webhooks: control::WebhookConfig,
+    pub outbound: outbound::OutboundConfig,
 }
 
 impl Default for Config {
@@ -37,6 +40,9 @@ impl Default for Config {
             transcode: transcode::TranscodeConfig::default(),
             storage: storage::StorageConfig::default(),
             api: api::ApiConfig::default(),
+            password: control::PasswordConfig::default(),
+            webhooks: control::WebhookConfig::default(),
+            outbound: outbound::OutboundConfig::default(),
         }
     }
 }
@@ -112,8 +118,9 @@ impl Config {
     /// Every other option: `AETHEX_{SECTION}_{KEY}` (upper case), e.g.
     /// `AETHEX_HLS_SEGMENT_DURATION_S=4` or `AETHEX_STORAGE_S3_ENDPOINT=...`;
     /// top-level keys are `AETHEX_{KEY}`. The value is parsed as the
-    /// option's type; a bad one is an error naming the variable. Tables
-    /// (ladder presets) are file-only.
+    /// option's type; a bad one is an error naming the variable. Lists of
+    /// strings are comma-separated (`AETHEX_OUTBOUND_ALLOWED_HOSTS=a,b`).
+    /// Tables (ladder presets) are file-only.
     fn apply_generic_env(&mut self, get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<()> {
         let mut tree = toml::Value::try_from(&*self).context("config as TOML")?;
         let Some(table) = tree.as_table_mut() else {
@@ -164,6 +171,15 @@ impl Config {
             bail!("transcode: {e}");
         }
         if let Err(e) = self.storage.validate() {
+            bail!("{e}");
+        }
+        if let Err(e) = self.webhooks.validate() {
+            bail!("{e}");
+        }
+        if let Err(e) = outbound::OutboundPolicy::new(&self.outbound) {
+            bail!("{e}");
+        }
+        if let Err(e) = self.password.validate() {
             bail!("{e}");
         }
         if !self.http.metrics_listen.is_empty()
@@ -249,7 +265,15 @@ fn override_leaf(
             "false" | "0" | "no" => false,
             _ => return Err(bad("true or false")),
         }),
-        // Tables and arrays (ladder presets) come from the file only.
+        // Lists of strings: comma-separated, blanks dropped.
+        toml::Value::Array(items) if items.iter().all(toml::Value::is_str) => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_owned()))
+                .collect(),
+        ),
+        // Tables (ladder presets) come from the file only.
         _ => return Ok(false),
     };
     Ok(true)
@@ -300,9 +324,15 @@ mod tests {
             "AETHEX_STORAGE_S3_PATH_STYLE" => Some("false".into()),
             "AETHEX_TRANSCODE_MAX_LADDERS" => Some("3".into()),
             "AETHEX_API_ALLOW_SIGNUP" => Some("no".into()),
+            "AETHEX_OUTBOUND_ALLOW_PRIVATE_NETWORKS" => Some("true".into()),
+            "AETHEX_OUTBOUND_ALLOWED_HOSTS" => Some(" hooks.lan, 10.0.5.0/24 ,".into()),
+            "AETHEX_WEBHOOKS_MAX_ENDPOINTS_PER_USER" => Some("3".into()),
             _ => None,
         })
         .unwrap();
+        assert!(c.outbound.allow_private_networks);
+        assert_eq!(c.outbound.allowed_hosts, ["hooks.lan", "10.0.5.0/24"]);
+        assert_eq!(c.webhooks.max_endpoints_per_user, 3);
         assert_eq!(c.hls.segment_duration_s, 4.0);
         assert_eq!(c.storage.s3_endpoint, "http://127.0.0.1:9000");
         assert!(!c.storage.s3_path_style);

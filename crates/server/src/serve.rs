@@ -89,7 +89,13 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
     ));
     tokio::spawn(crate::sweep::report_orphans(db.clone(), media.clone()));
     live::spawn_clip_exporter(&live, shutdown_rx.clone());
-    tokio::spawn(crate::webhooks::run(db.clone(), http_shutdown_rx.clone()));
+    let outbound = outbound::OutboundPolicy::new(&config.outbound).map_err(anyhow::Error::msg)?;
+    tokio::spawn(crate::webhooks::run(
+        db.clone(),
+        config.webhooks.clone(),
+        outbound.clone(),
+        http_shutdown_rx.clone(),
+    ));
     tokio::spawn(crate::metrics::poll_storage(
         media.clone(),
         http_shutdown_rx.clone(),
@@ -107,6 +113,8 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
         ladders: Some(config.transcode.ladders.keys().cloned().collect()),
         rtmp_url: Some(config.rtmp.effective_public_url()),
         public_url: config.http.public_url.trim_end_matches('/').to_owned(),
+        outbound,
+        webhooks: config.webhooks.clone(),
     };
     let app = api::router(
         api::AppState {

@@ -1,16 +1,32 @@
 //! The webhook dispatcher: sends the deliveries `control` queues.
 //!
 //! One loop per process. It leases due deliveries
-//! ([`Db::claim_due_deliveries`]), POSTs each event's JSON body to its
+//! ([`Db::claim_due_deliveries_fair`]), POSTs each event's JSON body to its
 //! endpoint, signed with the endpoint's secret in `X-Aethex-Signature`
 //! ([`control::webhook_signature_header`]), and reports the outcome: any
 //! 2xx is [`Db::delivery_succeeded`], anything else (another status, a
-//! redirect, a refused connection, a timeout) is [`Db::delivery_failed`],
-//! which schedules the retry (10 s, doubling up to an hour, for 24 hours).
-//! At most [`MAX_IN_FLIGHT`] requests run at once; the lease outlasts a
-//! request, so a delivery is never sent twice at once, and one whose
-//! worker died (a crash, a shutdown mid-request) is due again once its
-//! lease runs out: at least once, never lost.
+//! redirect, a refused connection, a timeout, a destination the outbound
+//! policy refuses) is [`Db::delivery_failed`], which schedules the retry
+//! (10 s, doubling up to an hour, for 24 hours). At most
+//! `[webhooks] max_in_flight` requests run at once, and at most
+//! `max_in_flight_per_owner` for one owner, who take turns: one owner's
+//! hanging receivers cannot delay another's deliveries. The lease
+//! outlasts a request, so a delivery is never sent twice at once, and one
+//! whose worker died (a crash, a shutdown mid-request) is due again once
+//! its lease runs out: at least once, never lost.
+//!
+//! Destinations obey the outbound-address policy ([`outbound`]): the
+//! client resolves names through [`OutboundPolicy::reqwest_resolver`] and
+//! so only ever connects to an address the policy allowed at that moment
+//! (DNS rebinding finds nothing to rebind), literal addresses are checked
+//! before sending, proxies from the environment are ignored and redirects
+//! are not followed.
+//!
+//! What the delivery log records of a failure is ours, never the
+//! receiver's: the status code and a short reason ("HTTP 500", "timeout",
+//! "connection refused", "refused by the outbound policy (a loopback
+//! address)"). Echoing response bodies would turn webhooks into a way to
+//! read pages the server can reach.
 //!
 //! Events are enqueued by whoever observes the change (the broadcast
 //! actors), in the database, so the loop polls for due deliveries every
@@ -23,15 +39,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use control::{Db, DueDelivery, WEBHOOK_SIGNATURE_HEADER};
+use control::{Db, DueDelivery, WEBHOOK_SIGNATURE_HEADER, WebhookConfig};
+use outbound::OutboundPolicy;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-/// Requests in flight at once.
-const MAX_IN_FLIGHT: usize = 8;
-/// How long one request may take, connecting and reading the answer.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a claimed delivery is ours: well over a request, so that it is
 /// only claimed again when its worker is gone.
 const LEASE: Duration = Duration::from_secs(60);
@@ -47,8 +60,6 @@ const RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How long shutdown waits for requests in flight before dropping them
 /// (their leases run out and the next start sends them again).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
-/// Most bytes of a failed response's body kept in the delivery log.
-const ERROR_BODY_MAX: usize = 200;
 
 /// The `User-Agent` of every delivery.
 const USER_AGENT: &str = concat!("AeThex-Webhooks/", env!("CARGO_PKG_VERSION"));
@@ -59,24 +70,36 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Runs the dispatcher until `shutdown` turns true.
-pub async fn run(db: Db, shutdown: watch::Receiver<bool>) {
-    let client = match reqwest::Client::builder()
+/// The HTTP client of deliveries: names resolved through the outbound
+/// policy, no proxies, no redirects (a redirect is an answer other than
+/// 2xx: a failed attempt, not a request to wherever it points).
+fn client(policy: &OutboundPolicy, timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
         .user_agent(USER_AGENT)
-        .timeout(REQUEST_TIMEOUT)
-        .connect_timeout(REQUEST_TIMEOUT)
-        // A redirect is an answer other than 2xx: a failed attempt, not a
-        // request to wherever it points.
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .no_proxy()
+        .dns_resolver(policy.reqwest_resolver())
         .redirect(reqwest::redirect::Policy::none())
         .build()
-    {
-        Ok(c) => c,
+}
+
+/// Runs the dispatcher until `shutdown` turns true.
+pub async fn run(
+    db: Db,
+    config: WebhookConfig,
+    policy: OutboundPolicy,
+    shutdown: watch::Receiver<bool>,
+) {
+    let timeout = Duration::from_secs(config.request_timeout_s);
+    let sender = match Sender::new(policy, timeout) {
+        Ok(sender) => sender,
         Err(e) => {
             warn!(error = %e, "cannot build the webhook HTTP client; webhooks will not be sent");
             return;
         }
     };
-    Dispatcher { db, client }
+    Dispatcher { db, sender, config }
         .run(shutdown)
         .instrument(info_span!("webhooks"))
         .await;
@@ -84,7 +107,8 @@ pub async fn run(db: Db, shutdown: watch::Receiver<bool>) {
 
 struct Dispatcher {
     db: Db,
-    client: reqwest::Client,
+    sender: Sender,
+    config: WebhookConfig,
 }
 
 impl Dispatcher {
@@ -92,24 +116,28 @@ impl Dispatcher {
         let mut in_flight: JoinSet<()> = JoinSet::new();
         let mut next_purge = tokio::time::Instant::now() + Duration::from_secs(60);
         let mut stopping = false;
+        let max_in_flight = self.config.max_in_flight.max(1) as usize;
         while !stopping && !*shutdown.borrow() {
             if tokio::time::Instant::now() >= next_purge {
                 next_purge += PURGE_INTERVAL;
                 self.purge().await;
             }
-            let free = MAX_IN_FLIGHT - in_flight.len();
+            let free = max_in_flight.saturating_sub(in_flight.len());
             let mut pause = POLL_INTERVAL;
-            let mut claimed = 0;
             if free > 0 {
                 match self
                     .db
-                    .claim_due_deliveries(now_ms(), free as u32, LEASE.as_millis() as i64)
+                    .claim_due_deliveries_fair(
+                        now_ms(),
+                        free as u32,
+                        LEASE.as_millis() as i64,
+                        self.config.max_in_flight_per_owner,
+                    )
                     .await
                 {
                     Ok(due) => {
-                        claimed = due.len();
                         for d in due {
-                            in_flight.spawn(deliver(self.db.clone(), self.client.clone(), d));
+                            in_flight.spawn(deliver(self.db.clone(), self.sender.clone(), d));
                         }
                     }
                     Err(e) => {
@@ -118,27 +146,18 @@ impl Dispatcher {
                     }
                 }
             }
-            // A full claim may have left more due: look again as soon as a
-            // slot frees up. Otherwise wait for the next poll, reaping
-            // finished requests meanwhile.
-            let more_due = free > 0 && claimed == free;
-            let deadline = tokio::time::Instant::now() + pause;
-            loop {
-                tokio::select! {
-                    changed = shutdown.changed() => {
-                        if changed.is_err() {
-                            // The server is gone without saying so: stop too.
-                            stopping = true;
-                        }
-                        break;
+            // A full claim may have left more due; so may a finished
+            // request (its owner has a slot again): look again as soon as
+            // one ends. Otherwise wait for the next poll.
+            tokio::select! {
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        // The server is gone without saying so: stop too.
+                        stopping = true;
                     }
-                    Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {
-                        if more_due {
-                            break;
-                        }
-                    }
-                    _ = tokio::time::sleep_until(deadline) => break,
                 }
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                _ = tokio::time::sleep(pause) => {}
             }
         }
         if !in_flight.is_empty() {
@@ -168,7 +187,7 @@ impl Dispatcher {
 }
 
 /// Sends one delivery and records the outcome.
-async fn deliver(db: Db, client: reqwest::Client, due: DueDelivery) {
+async fn deliver(db: Db, sender: Sender, due: DueDelivery) {
     let DueDelivery {
         delivery,
         event,
@@ -188,7 +207,7 @@ async fn deliver(db: Db, client: reqwest::Client, due: DueDelivery) {
         let signature =
             control::webhook_signature_header(&endpoint.secret, timestamp, body.as_bytes());
         let started = std::time::Instant::now();
-        let outcome = send(&client, &endpoint.url, signature, body).await;
+        let outcome = sender.send(&endpoint.url, signature, body).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let id = &delivery.webhook_delivery_id;
         let report = match outcome {
@@ -221,69 +240,85 @@ async fn deliver(db: Db, client: reqwest::Client, due: DueDelivery) {
     .await
 }
 
-/// POSTs `body`; `Ok(status)` on a 2xx, else the status (if any answer
-/// came) and why it failed.
-async fn send(
-    client: &reqwest::Client,
-    url: &str,
-    signature: String,
-    body: String,
-) -> Result<u16, (Option<u16>, String)> {
-    let response = client
-        .post(url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(WEBHOOK_SIGNATURE_HEADER, signature)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| (None, describe(e)))?;
-    let status = response.status();
-    if status.is_success() {
-        return Ok(status.as_u16());
-    }
-    // A little of the answer, to show in the delivery log.
-    let mut response = response;
-    let mut snippet = Vec::new();
-    while snippet.len() < ERROR_BODY_MAX {
-        match response.chunk().await {
-            Ok(Some(chunk)) => snippet.extend_from_slice(&chunk),
-            _ => break,
-        }
-    }
-    snippet.truncate(ERROR_BODY_MAX);
-    let snippet = String::from_utf8_lossy(&snippet);
-    let snippet = snippet.trim();
-    let error = if snippet.is_empty() {
-        format!("HTTP {status}")
-    } else {
-        format!("HTTP {status}: {snippet}")
-    };
-    Err((Some(status.as_u16()), error))
+/// What sends deliveries: the client and the policy it obeys.
+#[derive(Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+    policy: OutboundPolicy,
+    timeout: Duration,
 }
 
-/// A request error without its URL, with its causes.
-fn describe(e: reqwest::Error) -> String {
-    let what = if e.is_timeout() {
-        format!("timed out after {} s", REQUEST_TIMEOUT.as_secs())
-    } else if e.is_connect() {
-        "could not connect".to_owned()
-    } else {
-        "request failed".to_owned()
-    };
-    let e = e.without_url();
-    let mut causes = Vec::new();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !causes.contains(&text) {
-            causes.push(text);
-        }
-        source = s.source();
+impl Sender {
+    /// A sender with `policy`'s client.
+    pub fn new(policy: OutboundPolicy, timeout: Duration) -> reqwest::Result<Sender> {
+        Ok(Sender {
+            client: client(&policy, timeout)?,
+            policy,
+            timeout,
+        })
     }
-    if causes.is_empty() {
-        format!("{what}: {e}")
-    } else {
-        format!("{what}: {}", causes.join(": "))
+
+    /// POSTs `body`; `Ok(status)` on a 2xx, else the status (if any answer
+    /// came) and a short reason of our own. The answer's body is never
+    /// read.
+    pub async fn send(
+        &self,
+        url: &str,
+        signature: String,
+        body: String,
+    ) -> Result<u16, (Option<u16>, String)> {
+        let parsed = url::Url::parse(url).map_err(|_| (None, "invalid URL".to_owned()))?;
+        // IP literals never reach the resolver: check them here.
+        if let Err(refused) = self.policy.check_literal(&parsed) {
+            return Err((None, refused.short_reason()));
+        }
+        let response = self
+            .client
+            .post(parsed)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(WEBHOOK_SIGNATURE_HEADER, signature)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| (None, self.describe(&e)))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(status.as_u16());
+        }
+        Err((Some(status.as_u16()), format!("HTTP {}", status.as_u16())))
+    }
+
+    /// A short reason for a request error: ours, without the URL or
+    /// anything the other side sent.
+    fn describe(&self, e: &reqwest::Error) -> String {
+        if let Some(refused) = outbound::find_refusal(e) {
+            return refused.short_reason();
+        }
+        if e.is_timeout() {
+            return format!("timeout after {} s", self.timeout.as_secs());
+        }
+        let io_kind = {
+            let mut source = std::error::Error::source(e);
+            let mut kind = None;
+            while let Some(s) = source {
+                if let Some(io) = s.downcast_ref::<std::io::Error>() {
+                    kind = Some(io.kind());
+                    break;
+                }
+                source = s.source();
+            }
+            kind
+        };
+        match io_kind {
+            Some(std::io::ErrorKind::ConnectionRefused) => "connection refused".into(),
+            Some(std::io::ErrorKind::ConnectionReset) => "connection reset".into(),
+            Some(std::io::ErrorKind::TimedOut) => {
+                format!("timeout after {} s", self.timeout.as_secs())
+            }
+            _ if e.is_connect() => "could not connect".into(),
+            _ if e.is_body() || e.is_decode() => "bad response".into(),
+            _ => "request failed".into(),
+        }
     }
 }
 
@@ -291,21 +326,64 @@ fn describe(e: reqwest::Error) -> String {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn a_refused_connection_is_described_without_the_url() {
-        // A port nothing listens on: bind, learn it, release it.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
+    fn policy(allowed: &[&str]) -> OutboundPolicy {
+        OutboundPolicy::new(&outbound::OutboundConfig {
+            allow_private_networks: false,
+            allowed_hosts: allowed.iter().map(|h| h.to_string()).collect(),
+        })
+        .unwrap()
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
-            .port();
-        let client = reqwest::Client::new();
+            .port()
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_described_without_the_url() {
+        // A port nothing listens on: bind, learn it, release it.
+        let port = free_port();
+        let sender = Sender::new(policy(&["127.0.0.1"]), Duration::from_secs(5)).unwrap();
         let url = format!("http://127.0.0.1:{port}/hook?token=hunter2");
-        let (status, error) = send(&client, &url, "t=1,v1=00".into(), "{}".into())
+        let (status, error) = sender
+            .send(&url, "t=1,v1=00".into(), "{}".into())
             .await
             .unwrap_err();
         assert_eq!(status, None);
-        assert!(error.starts_with("could not connect"), "{error}");
-        assert!(!error.contains("hunter2"), "{error}");
+        assert_eq!(error, "connection refused");
+    }
+
+    #[tokio::test]
+    async fn internal_destinations_are_refused_before_connecting() {
+        let sender = Sender::new(OutboundPolicy::default(), Duration::from_secs(5)).unwrap();
+        let port = free_port();
+        for (url, reason) in [
+            (
+                format!("http://127.0.0.1:{port}/"),
+                "refused by the outbound policy (a loopback address)",
+            ),
+            (
+                "http://169.254.169.254/latest/meta-data/".to_owned(),
+                "refused by the outbound policy (a link-local address)",
+            ),
+            (
+                format!("http://[::1]:{port}/"),
+                "refused by the outbound policy (a loopback address)",
+            ),
+            // A name: refused after resolution, by the client's resolver.
+            (
+                format!("http://localhost:{port}/"),
+                "refused by the outbound policy (a loopback address)",
+            ),
+        ] {
+            let (status, error) = sender
+                .send(&url, "t=1,v1=00".into(), "{}".into())
+                .await
+                .unwrap_err();
+            assert_eq!((status, error.as_str()), (None, reason), "{url}");
+        }
     }
 }

@@ -99,6 +99,12 @@ async fn start_receiver(failures_per_event: usize) -> (SocketAddr, Arc<Receiver>
     (addr, state)
 }
 
+/// The server, allowed to deliver to receivers on 127.0.0.1 (the outbound
+/// policy refuses loopback by default; `tests/outbound.rs` checks that).
+async fn start_server(db: Database) -> Server {
+    Server::start_with_env(db, "", &[("AETHEX_OUTBOUND_ALLOWED_HOSTS", "127.0.0.1")]).await
+}
+
 /// Registers a webhook endpoint for the channel's owner (user `owner`)
 /// through the HTTP API with a bearer token; returns (endpoint id, secret,
 /// token).
@@ -236,7 +242,7 @@ async fn get_json(url: &str, token: &str) -> Value {
 /// signed, and never again after its 200.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dropped_broadcast_is_announced_and_failed_deliveries_are_retried() {
-    let server = Server::start(Database::Sqlite).await;
+    let server = start_server(Database::Sqlite).await;
     let ch = server.create_channel_with("hooked", &["--reconnect-window", "2"]);
     let (addr, rx) = start_receiver(2).await;
     let (endpoint_id, secret, token) =
@@ -381,7 +387,7 @@ async fn a_dropped_broadcast_is_announced_and_failed_deliveries_are_retried() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_finished_broadcast_is_announced_once() {
     let db = Database::postgres().await.unwrap_or(Database::Sqlite);
-    let server = Server::start(db).await;
+    let server = start_server(db).await;
     let ch = server.create_channel("finished");
     let (addr, rx) = start_receiver(0).await;
     let (_, secret, _) = register(&server, "finished", &format!("http://{addr}/hook")).await;
@@ -425,7 +431,7 @@ async fn a_finished_broadcast_is_announced_once() {
 /// and announces its end and its recording, once each.
 #[tokio::test(flavor = "multi_thread")]
 async fn crash_recovery_announces_the_end_and_the_recording() {
-    let mut server = Server::start(Database::Sqlite).await;
+    let mut server = start_server(Database::Sqlite).await;
     let ch = server.create_channel("crashed");
     let (addr, rx) = start_receiver(0).await;
     let (_, secret, _) = register(&server, "crashed", &format!("http://{addr}/hook")).await;

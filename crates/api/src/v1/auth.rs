@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use super::Ctx;
 use super::caller::{Caller, Credential, SESSION_COOKIE, client_ip, cookie, session_cookies};
 use super::extract::ApiJson;
-use super::rate_limit::LimitKey;
+use super::rate_limit::{LimitKey, Reservation};
 use super::schema::ErrorBody;
 use super::users::UserBody;
 use crate::ApiError;
@@ -81,9 +81,10 @@ fn limit_keys(parts: &Parts, ctx: &Ctx, username: &str) -> Vec<LimitKey> {
     keys
 }
 
-fn check_limit(ctx: &Ctx, keys: &[LimitKey]) -> Result<(), ApiError> {
+/// Reserves a login attempt (before hashing), or 429.
+fn reserve_attempt(ctx: &Ctx, keys: Vec<LimitKey>) -> Result<Reservation, ApiError> {
     ctx.login_limiter()
-        .check(keys, Instant::now())
+        .reserve(keys, Instant::now())
         .map_err(|wait| {
             ApiError::too_many_requests(
                 "too_many_attempts",
@@ -140,20 +141,20 @@ async fn login(
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     let keys = limit_keys(&parts, &ctx, &body.username);
-    check_limit(&ctx, &keys)?;
+    let attempt = reserve_attempt(&ctx, keys)?;
     let Some(user) = ctx
         .db
         .verify_password(&body.username, &body.password)
         .await?
     else {
-        ctx.login_limiter().record_failure(&keys, Instant::now());
-        tracing::info!(username = %body.username.trim(), "failed login");
+        attempt.failed(Instant::now());
+        tracing::info!(username = %crate::log_safe(body.username.trim()), "failed login");
         return Err(ApiError::unauthorized(
             "invalid_credentials",
             "wrong username or password",
         ));
     };
-    ctx.login_limiter().clear(&keys[0]);
+    attempt.succeeded();
     if let Some(old) = cookie(&parts.headers, SESSION_COOKIE) {
         ctx.db.delete_session(old).await?;
     }
@@ -245,19 +246,20 @@ async fn change_password(
     let principal = caller.require()?;
     let username = principal.user.username.clone();
     let keys = limit_keys(&parts, &ctx, &username);
-    check_limit(&ctx, &keys)?;
+    let attempt = reserve_attempt(&ctx, keys)?;
     if ctx
         .db
         .verify_password(&username, &body.current_password)
         .await?
         .is_none()
     {
-        ctx.login_limiter().record_failure(&keys, Instant::now());
+        attempt.failed(Instant::now());
         return Err(ApiError::forbidden(
             "wrong_password",
             "the current password is wrong",
         ));
     }
+    attempt.succeeded();
     let user = ctx
         .db
         .update_user(

@@ -67,9 +67,16 @@ pub struct ApiConfig {
     pub login_max_failures_per_ip: u32,
     /// The window of the two limits above, in seconds. Default 900.
     pub login_failure_window_s: u64,
-    /// Take the client IP (for the login limit) from the last
-    /// `X-Forwarded-For` entry: set when a reverse proxy you run appends
-    /// it. Default false: the TCP peer address.
+    /// Sign-ups (`POST /api/v1/users` without admin rights) one client IP
+    /// may make within `signup_window_s` before further ones get 429.
+    /// Default 5.
+    pub signup_max_per_ip: u32,
+    /// The window of `signup_max_per_ip`, in seconds. Default 3600.
+    pub signup_window_s: u64,
+    /// Take the client IP (for the login and sign-up limits and viewer
+    /// counts) from the last `X-Forwarded-For` entry: set when a reverse
+    /// proxy you run appends it. Default false: the TCP peer address
+    /// (a client could write any `X-Forwarded-For` it likes).
     pub trust_forwarded_for: bool,
     /// Lifetime of playback tokens minted for the web UI when the request
     /// names none, in seconds (at most a day). Default 3600.
@@ -86,6 +93,8 @@ impl Default for ApiConfig {
             login_max_failures_per_username: 10,
             login_max_failures_per_ip: 10,
             login_failure_window_s: 15 * 60,
+            signup_max_per_ip: 5,
+            signup_window_s: 3600,
             trust_forwarded_for: false,
             playback_token_ttl_s: 3600,
         }
@@ -133,6 +142,11 @@ pub struct ApiOptions {
     /// HTTP `public_url`, no trailing slash). Empty: URLs are paths
     /// relative to this server.
     pub public_url: String,
+    /// Where the server may connect on users' behalf: webhook URLs naming
+    /// a refused address are refused at registration.
+    pub outbound: outbound::OutboundPolicy,
+    /// Webhook limits (the endpoint cap is enforced here).
+    pub webhooks: control::WebhookConfig,
 }
 
 impl fmt::Debug for ApiOptions {
@@ -143,6 +157,8 @@ impl fmt::Debug for ApiOptions {
             .field("ladders", &self.ladders)
             .field("rtmp_url", &self.rtmp_url)
             .field("public_url", &self.public_url)
+            .field("outbound", &self.outbound)
+            .field("webhooks", &self.webhooks)
             .finish()
     }
 }

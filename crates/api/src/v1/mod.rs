@@ -58,7 +58,9 @@ pub(crate) struct Ctx {
 
 pub(crate) struct Shared {
     pub options: ApiOptions,
-    pub login_limiter: LoginLimiter,
+    pub login_limiter: Arc<LoginLimiter>,
+    /// Sign-ups per client IP (keys are [`rate_limit::LimitKey::Ip`]).
+    pub signup_limiter: Arc<LoginLimiter>,
 }
 
 impl Deref for Ctx {
@@ -73,8 +75,12 @@ impl Ctx {
         &self.api.options
     }
 
-    pub(crate) fn login_limiter(&self) -> &LoginLimiter {
+    pub(crate) fn login_limiter(&self) -> &Arc<LoginLimiter> {
         &self.api.login_limiter
+    }
+
+    pub(crate) fn signup_limiter(&self) -> &Arc<LoginLimiter> {
+        &self.api.signup_limiter
     }
 
     /// Current viewers of a live stream (0 until a counter is plugged in).
@@ -111,16 +117,22 @@ pub(crate) fn api_router() -> OpenApiRouter<Ctx> {
 /// `/api/v1/...` and `GET /api/openapi.json`, ready to merge into the app.
 pub(crate) fn router(app: AppState, options: ApiOptions) -> Router<AppState> {
     let config = &options.config;
-    let login_limiter = LoginLimiter::new(
+    let login_limiter = Arc::new(LoginLimiter::new(
         config.login_max_failures_per_username,
         config.login_max_failures_per_ip,
         Duration::from_secs(config.login_failure_window_s),
-    );
+    ));
+    let signup_limiter = Arc::new(LoginLimiter::new(
+        1,
+        config.signup_max_per_ip,
+        Duration::from_secs(config.signup_window_s),
+    ));
     let ctx = Ctx {
         app,
         api: Arc::new(Shared {
             options,
             login_limiter,
+            signup_limiter,
         }),
     };
     let (router, document) = api_router().split_for_parts();

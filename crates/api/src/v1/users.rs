@@ -12,8 +12,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::Ctx;
-use super::caller::Caller;
+use super::caller::{Caller, client_ip};
 use super::extract::{ApiJson, ApiPath, ApiQuery, PageQuery};
+use super::rate_limit::LimitKey;
 use super::schema::{self, ErrorBody, PageBody};
 use crate::ApiError;
 
@@ -84,10 +85,13 @@ pub(crate) struct UpdateUserRequest {
         (status = 403, description = "Sign-up is off, or a non-admin asked for a role other than viewer or the sign-up role", body = ErrorBody),
         (status = 409, description = "Username or email taken", body = ErrorBody),
         (status = 422, description = "Invalid field", body = ErrorBody),
+        (status = 429, description = "Too many sign-ups from this client (`[api] signup_max_per_ip`)",
+            body = ErrorBody, headers(("retry-after" = u64))),
     ))]
 async fn create_user(
     State(ctx): State<Ctx>,
     caller: Caller,
+    parts: http::request::Parts,
     ApiJson(body): ApiJson<CreateUserRequest>,
 ) -> Result<(StatusCode, Json<UserBody>), ApiError> {
     let signup_role = ctx.options().config.signup_role.role();
@@ -109,6 +113,28 @@ async fn create_user(
                 format!("only admins may create {role}s; sign up as a {signup_role} or a viewer"),
             ));
         }
+    }
+    // Sign-ups per client address: each costs a password hash and makes an
+    // account that can sign more things up. Counted whatever the outcome.
+    let signup = match (
+        caller.is_admin(),
+        client_ip(&parts, ctx.options().config.trust_forwarded_for),
+    ) {
+        (false, Some(ip)) => Some(
+            ctx.signup_limiter()
+                .reserve(vec![LimitKey::Ip(ip)], std::time::Instant::now())
+                .map_err(|wait| {
+                    ApiError::too_many_requests(
+                        "too_many_signups",
+                        "too many sign-ups from this address; try again later",
+                        wait.as_secs() + 1,
+                    )
+                })?,
+        ),
+        _ => None,
+    };
+    if let Some(signup) = signup {
+        signup.failed(std::time::Instant::now());
     }
     let user = ctx
         .db

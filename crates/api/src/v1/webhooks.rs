@@ -157,6 +157,25 @@ pub(crate) struct UpdateWebhookRequest {
     pub enabled: Option<bool>,
 }
 
+/// Refuses a URL whose host the outbound policy would never connect to: a
+/// literal loopback, private, link-local, ... address, or `localhost`
+/// (422, `field` = "url"). Names are only checked when a delivery resolves
+/// them, since what they resolve to can change.
+fn check_destination(ctx: &Ctx, url: &str) -> Result<(), ApiError> {
+    // A URL that does not parse is left to control's validation, which
+    // says what is wrong with it.
+    let Ok(parsed) = url::Url::parse(url.trim()) else {
+        return Ok(());
+    };
+    match ctx.options().outbound.check_url(&parsed) {
+        Ok(()) => Ok(()),
+        Err(refused) => Err(ApiError::invalid(
+            "url",
+            format!("{refused}; ask the operator to list the receiver in [outbound] allowed_hosts"),
+        )),
+    }
+}
+
 fn require_creator(caller: &Caller) -> Result<&str, ApiError> {
     let principal = caller.require()?;
     if principal.user.role == Role::Viewer {
@@ -176,7 +195,8 @@ fn require_creator(caller: &Caller) -> Result<&str, ApiError> {
         (status = 201, description = "Created", body = WebhookEndpointWithSecretBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "Viewers may not register webhooks", body = ErrorBody),
-        (status = 422, description = "Invalid field (`url`, `event_types`)", body = ErrorBody),
+        (status = 409, description = "The user has `[webhooks] max_endpoints_per_user` endpoints already", body = ErrorBody),
+        (status = 422, description = "Invalid field (`url`, `event_types`); a URL naming a loopback, private or link-local address or `localhost` is refused unless the operator allows it", body = ErrorBody),
     ))]
 async fn create_webhook(
     State(ctx): State<Ctx>,
@@ -184,14 +204,16 @@ async fn create_webhook(
     ApiJson(body): ApiJson<CreateWebhookRequest>,
 ) -> Result<(StatusCode, Json<WebhookEndpointWithSecretBody>), ApiError> {
     let user_id = require_creator(&caller)?;
+    check_destination(&ctx, &body.url)?;
     let endpoint = ctx
         .db
-        .create_webhook_endpoint(
+        .create_webhook_endpoint_capped(
             user_id,
             control::NewWebhookEndpoint {
                 url: body.url,
                 event_types: body.event_types.unwrap_or_default(),
             },
+            ctx.options().webhooks.max_endpoints_per_user,
         )
         .await?;
     Ok((StatusCode::CREATED, Json(endpoint.into())))
@@ -268,6 +290,9 @@ async fn update_webhook(
         ctx.db.webhook_endpoint_owner(&webhook_endpoint_id)
     })
     .await?;
+    if let Some(url) = &body.url {
+        check_destination(&ctx, url)?;
+    }
     let endpoint = ctx
         .db
         .update_webhook_endpoint(

@@ -534,3 +534,117 @@ async fn webhook_endpoint_owner_names_the_owner() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn claims_are_fair_between_owners() {
+    each_backend(async |db| {
+        let (busy, _) = testutil::channel(&db, "busyowner").await;
+        let (quiet, _) = testutil::channel(&db, "quietowner").await;
+        for i in 0..5 {
+            db.create_webhook_endpoint(
+                &busy.owner_user_id,
+                endpoint(&format!("https://busy{i}.example/"), &[]),
+            )
+            .await
+            .unwrap();
+        }
+        db.create_webhook_endpoint(
+            &quiet.owner_user_id,
+            endpoint("https://quiet.example/", &[]),
+        )
+        .await
+        .unwrap();
+        // Ten deliveries of the busy owner, due before the quiet one's.
+        for n in 0..2 {
+            db.enqueue_webhook_event(
+                WebhookEventType::ChannelUpdated,
+                &busy.owner_user_id,
+                Some(&busy.channel_id),
+                json!({ "n": n }),
+            )
+            .await
+            .unwrap();
+        }
+        let now = control_now() + 1000;
+        db.enqueue_webhook_event(
+            WebhookEventType::ChannelUpdated,
+            &quiet.owner_user_id,
+            Some(&quiet.channel_id),
+            json!({}),
+        )
+        .await
+        .unwrap();
+        let owners = |claimed: &[control::DueDelivery]| {
+            let busy = claimed
+                .iter()
+                .filter(|d| d.endpoint.owner_user_id == busy.owner_user_id)
+                .count();
+            (busy, claimed.len() - busy)
+        };
+        // Turns: with two slots, one each, though the busy owner's are older.
+        let first = db
+            .claim_due_deliveries_fair(now, 2, 30_000, 3)
+            .await
+            .unwrap();
+        assert_eq!(owners(&first), (1, 1));
+        // The busy owner has one in flight: two more, then no more.
+        let second = db
+            .claim_due_deliveries_fair(now, 100, 30_000, 3)
+            .await
+            .unwrap();
+        assert_eq!(owners(&second), (2, 0));
+        assert!(
+            db.claim_due_deliveries_fair(now, 100, 30_000, 3)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // Finishing one frees one slot.
+        db.delivery_succeeded(&second[0].delivery.webhook_delivery_id, 200)
+            .await
+            .unwrap();
+        let third = db
+            .claim_due_deliveries_fair(now, 100, 30_000, 3)
+            .await
+            .unwrap();
+        assert_eq!(owners(&third), (1, 0));
+        // Leases that ran out free theirs too (the quiet owner's lease ran
+        // out as well: due again).
+        let later = db
+            .claim_due_deliveries_fair(now + 30_000, 100, 30_000, 3)
+            .await
+            .unwrap();
+        assert_eq!(owners(&later), (3, 1));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn endpoints_per_owner_are_capped() {
+    each_backend(async |db| {
+        let alice = testutil::user(&db, "capped").await;
+        for i in 0..3 {
+            db.create_webhook_endpoint_capped(
+                &alice.user_id,
+                endpoint(&format!("https://h{i}.example/"), &[]),
+                3,
+            )
+            .await
+            .unwrap();
+        }
+        assert!(matches!(
+            db.create_webhook_endpoint_capped(
+                &alice.user_id,
+                endpoint("https://h3.example/", &[]),
+                3
+            )
+            .await,
+            Err(Error::LimitReached { limit: 3, .. })
+        ));
+        let bob = testutil::user(&db, "uncapped").await;
+        db.create_webhook_endpoint_capped(&bob.user_id, endpoint("https://b.example/", &[]), 3)
+            .await
+            .unwrap();
+    })
+    .await;
+}
