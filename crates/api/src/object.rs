@@ -4,15 +4,22 @@
 //! header (RFC 9110 §14), with `Accept-Ranges`, `Content-Range` and 416
 //! for a range past the end. Shared by the HLS origin and clip playback.
 
+use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http::header::{ACCEPT_RANGES, CACHE_CONTROL, CONTENT_RANGE, CONTENT_TYPE, RANGE};
+use futures::TryStreamExt;
+use http::header::{
+    ACCEPT_RANGES, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, RANGE,
+};
 use http::{HeaderMap, HeaderValue, StatusCode};
+use storage::ObjectStream;
 
 use crate::{ApiError, AppState};
 
 /// An immutable object (segment, init segment, MP4), whole or the one byte
-/// range of a `Range` header.
+/// range of a `Range` header. What is not in the hot cache is streamed from
+/// storage as the client reads it: a 100 MB MP4 costs a few chunks of
+/// memory per reader, not 100 MB.
 pub(crate) async fn serve(
     state: &AppState,
     key: &str,
@@ -26,63 +33,92 @@ pub(crate) async fn serve(
         .get(RANGE)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_range);
-    let (status, body, content_range) = match range {
-        // No Range, or one we do not understand (ignored, RFC 9110 §14.2).
-        None => {
-            let body = match cached {
-                Some(body) => body,
-                None => state.media.get(key).await?.ok_or_else(not_found)?,
-            };
-            (StatusCode::OK, body, None)
+    let object = match cached {
+        Some(bytes) => {
+            let total = bytes.len() as u64;
+            match range.map(|spec| spec.resolve(total)) {
+                // No Range, or one we do not understand (ignored, RFC 9110 §14.2).
+                None => ObjectStream::from_bytes(bytes, 0..total, total),
+                Some(None) => return Ok(unsatisfiable(total)),
+                Some(Some(r)) => ObjectStream::from_bytes(
+                    bytes.slice(r.start as usize..r.end as usize),
+                    r,
+                    total,
+                ),
+            }
         }
-        Some(spec) => {
-            let total = match &cached {
-                Some(body) => body.len() as u64,
-                None => {
-                    state
+        None => {
+            let wanted = match range {
+                None => None,
+                Some(spec) => {
+                    // The length first, to resolve suffix and open ranges.
+                    let total = state
                         .media
-                        .get_range(key, 0..0)
+                        .get_stream(key, Some(0..0))
                         .await?
                         .ok_or_else(not_found)?
-                        .1
+                        .total;
+                    match spec.resolve(total) {
+                        Some(r) => Some(r),
+                        None => return Ok(unsatisfiable(total)),
+                    }
                 }
             };
-            let Some(range) = spec.resolve(total) else {
-                return Ok((
-                    StatusCode::RANGE_NOT_SATISFIABLE,
-                    [(CONTENT_RANGE, format!("bytes */{total}"))],
-                )
-                    .into_response());
-            };
-            let body = match cached {
-                Some(body) => body.slice(range.start as usize..range.end as usize),
-                None => {
-                    state
-                        .media
-                        .get_range(key, range.clone())
-                        .await?
-                        .ok_or_else(not_found)?
-                        .0
-                }
-            };
-            let header = format!("bytes {}-{}/{total}", range.start, range.end - 1);
-            (StatusCode::PARTIAL_CONTENT, body, Some(header))
+            let object = state
+                .media
+                .get_stream(key, wanted.clone())
+                .await?
+                .ok_or_else(not_found)?;
+            if wanted.is_some() && object.is_empty() {
+                // Shrunk or replaced since the length was read.
+                return Ok(unsatisfiable(object.total));
+            }
+            object
         }
     };
+    let partial = range.is_some();
+    let status = if partial {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let length = object.range.end - object.range.start;
+    let content_range = format!(
+        "bytes {}-{}/{}",
+        object.range.start,
+        object.range.end.saturating_sub(1),
+        object.total
+    );
+    let key = key.to_owned();
+    let body = Body::from_stream(object.body.map_err(move |e| {
+        // The status line is gone: all that is left is to cut the body.
+        tracing::warn!(key = %key, error = %e, "storage failed while streaming an object");
+        e
+    }));
     let mut response = (
         status,
         [
             (CONTENT_TYPE, content_type),
             (CACHE_CONTROL, cache_control),
             (ACCEPT_RANGES, HeaderValue::from_static("bytes")),
+            (CONTENT_LENGTH, HeaderValue::from(length)),
         ],
         body,
     )
         .into_response();
-    if let Some(v) = content_range.and_then(|v| HeaderValue::from_str(&v).ok()) {
+    if partial && let Ok(v) = HeaderValue::from_str(&content_range) {
         response.headers_mut().insert(CONTENT_RANGE, v);
     }
     Ok(response)
+}
+
+/// 416 with the object's length.
+fn unsatisfiable(total: u64) -> Response {
+    (
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        [(CONTENT_RANGE, format!("bytes */{total}"))],
+    )
+        .into_response()
 }
 
 /// One byte range of a `Range: bytes=...` header (RFC 9110 §14.1.2).

@@ -13,8 +13,9 @@
 //! one rendition (the source, when it has one) into a temporary directory,
 //! remuxes them without re-encoding into one MP4 with
 //! `ffmpeg -c copy -movflags +faststart` (reading `-progress pipe:1` into
-//! `export_progress`, which also renews the lease), stores it at
-//! `clips/{clip_id}.mp4`, marks the export ready and enqueues `clip.ready`.
+//! `export_progress`, which also renews the lease), stores the file at
+//! `clips/{clip_id}.mp4` in parts (a multipart upload on S3: never whole
+//! in memory), marks the export ready and enqueues `clip.ready`.
 //! At most [`ClipExportConfig::concurrency`] jobs run at once, each within
 //! [`ClipExportConfig::job_timeout`]; ffmpeg is killed when its job is
 //! dropped (timeout, shutdown).
@@ -24,7 +25,6 @@ use std::process::Stdio;
 use std::sync::LazyLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use control::{ClaimedExport, Clip, Db, SegmentRecord, WebhookEventType};
 use storage::{Media, keys};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
@@ -346,7 +346,7 @@ impl Runner {
     }
 
     /// Fetches, remuxes and stores the clip; returns the MP4's size.
-    async fn export(&self, claim: &ClaimedExport) -> Result<usize, JobError> {
+    async fn export(&self, claim: &ClaimedExport) -> Result<u64, JobError> {
         let clip = &claim.clip;
         let mut progress = Progress {
             db: &self.db,
@@ -441,20 +441,18 @@ impl Runner {
         self.remux(&playlist_path, &output, total_ticks, &mut progress)
             .await?;
 
-        let mp4 = tokio::fs::read(&output)
+        let size = tokio::fs::metadata(&output)
             .await
-            .map_err(|e| JobError::Failed(format!("cannot read ffmpeg's output: {e}")))?;
-        if mp4.is_empty() {
+            .map_err(|e| JobError::Failed(format!("cannot read ffmpeg's output: {e}")))?
+            .len();
+        if size == 0 {
             return Err(JobError::Failed("ffmpeg wrote an empty file".into()));
         }
-        let size = mp4.len();
         progress.report(REMUX_DONE + 2).await?;
+        // Straight from ffmpeg's file into the store, in parts: an hour-long
+        // clip never sits in memory.
         self.media
-            .put(
-                &format!("{}/{}", keys::CLIPS_PREFIX, clip.clip_id),
-                &keys::clip(&clip.clip_id),
-                vec![Bytes::from(mp4)],
-            )
+            .put_file(&keys::clip(&clip.clip_id), &output)
             .await
             .map_err(|e| JobError::Failed(format!("cannot store the MP4: {e}")))?;
         Ok(size)

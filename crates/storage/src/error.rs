@@ -25,6 +25,13 @@ pub enum Error {
         #[source]
         source: object_store::Error,
     },
+    /// Reading a local file to store it failed.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// The local spool (where objects wait for their upload) failed: the
     /// object was not accepted.
     #[error("spool error on {}: {source}", path.display())]

@@ -32,4 +32,4 @@ pub use error::{Error, Result};
 pub use hot_cache::{HotCache, HotCacheStats};
 pub use media::Media;
 pub use stats::{LATENCY_BUCKETS_MS, LatencyHistogram, StorageStats, metric_names};
-pub use store::{MAX_KEY_BYTES, Store};
+pub use store::{FILE_PART_BYTES, MAX_KEY_BYTES, ObjectStream, Store};

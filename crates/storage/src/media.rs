@@ -27,7 +27,7 @@ use tokio::time::Instant;
 use crate::config::StorageConfig;
 use crate::queue::{Uploader, is_under};
 use crate::stats::{Counters, StorageStats};
-use crate::{Error, HotCache, Result, Store};
+use crate::{Error, HotCache, ObjectStream, Result, Store};
 
 /// The media store: objects in the configured store (with the spool and
 /// upload queue in front of remote ones) and the hot cache. Cheap to clone;
@@ -166,6 +166,41 @@ impl Media {
             }
         }
         self.inner.store.get_range(key, range).await
+    }
+
+    /// Opens an object for streaming (whole, or `range` clamped to its
+    /// end; see [`Store::get_stream`]), the newest pending version first
+    /// like [`Media::get`] (pending objects are small: segments and
+    /// playlists; big ones go through [`Media::put_file`]).
+    pub async fn get_stream(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<Option<ObjectStream>> {
+        Store::check_key(key)?;
+        if let Some(job) = self.pending(key) {
+            let total = job.len();
+            let wanted = range.clone().unwrap_or(0..total);
+            let start = wanted.start.min(total);
+            let end = wanted.end.clamp(start, total);
+            if let Ok(bytes) = job.read_range(start..end).await {
+                return Ok(Some(ObjectStream::from_bytes(bytes, start..end, total)));
+            }
+        }
+        self.inner.store.get_stream(key, range).await
+    }
+
+    /// Stores a local file (an exported MP4) straight into the store in
+    /// parts, never whole in memory; a pending upload of the same key is
+    /// cancelled first, so the file's version is the one kept. Returns the
+    /// bytes written once the store confirmed them. Not spooled: the caller
+    /// keeps the file until this returns, and retries on failure.
+    pub async fn put_file(&self, key: &str, file: &Path) -> Result<u64> {
+        Store::check_key(key)?;
+        if let Some(uploader) = &self.inner.uploader {
+            uploader.cancel(|k| k == key).await;
+        }
+        self.inner.store.put_file(key, file).await
     }
 
     /// Deletes an object: cancels its pending upload (waiting out an attempt

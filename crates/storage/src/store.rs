@@ -18,7 +18,7 @@ use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{
     Attribute, Attributes, BackoffConfig, ClientConfigKey, GetOptions, GetRange, ObjectStore,
-    ObjectStoreExt, PutOptions, PutPayload, RetryConfig,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, RetryConfig, WriteMultipart,
 };
 
 use crate::config::{StorageConfig, StoreUrl, check_store_url, redact_url};
@@ -26,6 +26,55 @@ use crate::{Error, Result, keys};
 
 /// Longest key accepted (S3's limit, in bytes).
 pub const MAX_KEY_BYTES: usize = 1024;
+
+/// Part size of [`Store::put_file`]: above S3's 5 MiB minimum.
+pub const FILE_PART_BYTES: usize = 8 << 20;
+/// Parts of one [`Store::put_file`] uploading at once.
+const FILE_PARTS_IN_FLIGHT: usize = 2;
+
+/// An object being read ([`Store::get_stream`]): its length, the byte
+/// range the body holds, and the body in chunks.
+pub struct ObjectStream {
+    /// The whole object's length.
+    pub total: u64,
+    /// What `body` holds (`0..total` for the whole object).
+    pub range: Range<u64>,
+    pub body: futures::stream::BoxStream<'static, Result<Bytes>>,
+}
+
+impl ObjectStream {
+    /// No body: a range past the end of an object of `total` bytes.
+    fn empty(total: u64) -> ObjectStream {
+        ObjectStream {
+            total,
+            range: total..total,
+            body: futures::stream::empty().boxed(),
+        }
+    }
+
+    /// Bytes already in memory (a pending upload, a cached segment).
+    pub fn from_bytes(bytes: Bytes, range: Range<u64>, total: u64) -> ObjectStream {
+        ObjectStream {
+            total,
+            range,
+            body: futures::stream::once(async move { Ok(bytes) }).boxed(),
+        }
+    }
+
+    /// Whether the body is empty (a range past the end).
+    pub fn is_empty(&self) -> bool {
+        self.range.start >= self.range.end
+    }
+}
+
+impl std::fmt::Debug for ObjectStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectStream")
+            .field("total", &self.total)
+            .field("range", &self.range)
+            .finish_non_exhaustive()
+    }
+}
 
 /// A handle to the configured object store. Cheap to clone. `Debug` shows
 /// the URL only (not the client and its credentials).
@@ -214,6 +263,125 @@ impl Store {
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 _ => Err(backend(e)),
             },
+        }
+    }
+
+    /// Opens an object for reading in chunks as they arrive (the whole
+    /// object, or `range` clamped to its end): a large object (an exported
+    /// MP4) is never held in memory, and a slow reader holds back the
+    /// store's stream rather than buffering. `None` if it does not exist;
+    /// a range starting at or past the end gives an empty body (the caller
+    /// answers 416 with the length).
+    pub async fn get_stream(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<Option<ObjectStream>> {
+        let path = Self::key_path(key)?;
+        let backend = |source| Error::Backend {
+            key: key.to_string(),
+            source,
+        };
+        let head = || async {
+            match self.inner.head(&path).await {
+                Ok(meta) => Ok(Some(ObjectStream::empty(meta.size))),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(backend(e)),
+            }
+        };
+        if range.as_ref().is_some_and(|r| r.start >= r.end) {
+            return head().await;
+        }
+        let opts = GetOptions {
+            range: range.clone().map(GetRange::Bounded),
+            ..GetOptions::default()
+        };
+        match self.inner.get_opts(&path, opts).await {
+            Ok(r) => {
+                let total = r.meta.size;
+                let served = r.range.clone();
+                let key = key.to_string();
+                let body = r
+                    .into_stream()
+                    .map_err(move |source| Error::Backend {
+                        key: key.clone(),
+                        source,
+                    })
+                    .boxed();
+                Ok(Some(ObjectStream {
+                    total,
+                    range: served,
+                    body,
+                }))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            // As in get_range: a range past the end is told by the length.
+            Err(e) => match (&range, self.inner.head(&path).await) {
+                (Some(r), Ok(meta)) if r.start >= meta.size => {
+                    Ok(Some(ObjectStream::empty(meta.size)))
+                }
+                (_, Err(object_store::Error::NotFound { .. })) => Ok(None),
+                _ => Err(backend(e)),
+            },
+        }
+    }
+
+    /// Writes an object from a local file in parts (a multipart upload on
+    /// S3, a staged file renamed into place on disk), reading
+    /// [`FILE_PART_BYTES`] at a time: memory stays at a few parts
+    /// whatever the file's size. Returns once the object is durable; on
+    /// failure the partial upload is aborted.
+    pub async fn put_file(&self, key: &str, file: &std::path::Path) -> Result<u64> {
+        use tokio::io::AsyncReadExt;
+        let path = Self::key_path(key)?;
+        let backend = |source| Error::Backend {
+            key: key.to_string(),
+            source,
+        };
+        let io = |e: std::io::Error| Error::Io {
+            path: file.display().to_string(),
+            source: e,
+        };
+        let mut opts = PutMultipartOptions::default();
+        if self.remote {
+            opts.attributes
+                .insert(Attribute::ContentType, keys::content_type(key).into());
+            opts.attributes
+                .insert(Attribute::CacheControl, keys::cache_control(key).into());
+        }
+        let mut reader = tokio::fs::File::open(file).await.map_err(io)?;
+        let upload = self
+            .inner
+            .put_multipart_opts(&path, opts)
+            .await
+            .map_err(backend)?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, FILE_PART_BYTES);
+        let mut written = 0u64;
+        let result: Result<()> = async {
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = reader.read(&mut buf).await.map_err(io)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                writer
+                    .wait_for_capacity(FILE_PARTS_IN_FLIGHT)
+                    .await
+                    .map_err(backend)?;
+                writer.write(&buf[..n]);
+                written += n as u64;
+            }
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                writer.finish().await.map_err(backend)?;
+                Ok(written)
+            }
+            Err(e) => {
+                let _ = writer.abort().await;
+                Err(e)
+            }
         }
     }
 
