@@ -62,12 +62,22 @@ pub const RATE_LIMIT_MESSAGES: usize = 5;
 pub const RATE_LIMIT_WINDOW: Duration = Duration::from_secs(10);
 /// Longest timeout, in seconds (two weeks).
 pub const TIMEOUT_MAX_S: u64 = 14 * 24 * 3600;
+/// Frames one connection may send per [`FRAME_WINDOW`] (commands and
+/// posts alike); more closes the connection.
+pub const FRAME_LIMIT: usize = 20;
+/// The window of [`FRAME_LIMIT`].
+pub const FRAME_WINDOW: Duration = Duration::from_secs(10);
+/// How often a connection re-checks its session and the channel.
+pub const RECHECK_INTERVAL: Duration = Duration::from_secs(5);
 
-/// `/ws/chat/{slug}`.
-pub(crate) fn router(state: AppState) -> Router<AppState> {
+/// `/ws/chat/{slug}`, with at most `max_connections` sockets at once.
+pub(crate) fn router(state: AppState, max_connections: u32) -> Router<AppState> {
     let ctx = ChatCtx {
         app: state,
-        hub: Arc::new(Hub::default()),
+        hub: Arc::new(Hub {
+            max_connections: max_connections.max(1) as usize,
+            ..Hub::default()
+        }),
     };
     Router::new()
         .route("/ws/chat/{slug}", get(upgrade))
@@ -84,6 +94,33 @@ struct ChatCtx {
 #[derive(Default)]
 struct Hub {
     rooms: Mutex<HashMap<String, Weak<Room>>>,
+    /// Open sockets (upgrades under way included).
+    connections: std::sync::atomic::AtomicUsize,
+    max_connections: usize,
+}
+
+/// One slot of [`Hub::connections`], given back when dropped.
+struct ConnectionSlot(Arc<Hub>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0
+            .connections
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Hub {
+    /// A connection slot, or `None` when the node has all it takes.
+    fn slot(self: &Arc<Self>) -> Option<ConnectionSlot> {
+        use std::sync::atomic::Ordering;
+        let taken = self
+            .connections
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.max_connections).then_some(n + 1)
+            });
+        taken.ok().map(|_| ConnectionSlot(Arc::clone(self)))
+    }
 }
 
 impl Hub {
@@ -99,6 +136,7 @@ impl Hub {
         let room = Arc::new(Room {
             tx,
             posting: Mutex::new(HashMap::new()),
+            last_post: Mutex::new(HashMap::new()),
         });
         rooms.insert(channel_id.to_owned(), Arc::downgrade(&room));
         room
@@ -109,8 +147,10 @@ impl Hub {
 struct Room {
     /// Serialized server events for every connection.
     tx: broadcast::Sender<Utf8Bytes>,
-    /// Recent posts per user, for the rate limit and slow mode.
+    /// Recent post attempts per user, for the rate limit.
     posting: Mutex<HashMap<String, VecDeque<Instant>>>,
+    /// Each user's last accepted post, for slow mode.
+    last_post: Mutex<HashMap<String, Instant>>,
 }
 
 impl Room {
@@ -119,37 +159,19 @@ impl Room {
         let _ = self.tx.send(event.to_text());
     }
 
-    /// Checks the rate limit and slow mode for a post by `user_id` now,
-    /// and records it when allowed.
-    fn admit(
-        &self,
-        user_id: &str,
-        slow_mode: Option<Duration>,
-        now: Instant,
-    ) -> Result<(), Refusal> {
+    /// The rate limit, before anything else about a post by `user_id`
+    /// (no database work for a flood): at most [`RATE_LIMIT_MESSAGES`]
+    /// attempts per [`RATE_LIMIT_WINDOW`]. Counts this one when allowed.
+    fn admit(&self, user_id: &str, now: Instant) -> Result<(), Refusal> {
         let mut posting = self.posting.lock().unwrap_or_else(|e| e.into_inner());
-        let keep = RATE_LIMIT_WINDOW.max(slow_mode.unwrap_or_default());
         if posting.len() > 10_000 {
-            posting.retain(|_, times| times.back().is_some_and(|t| now - *t < keep));
+            posting.retain(|_, times| times.back().is_some_and(|t| now - *t < RATE_LIMIT_WINDOW));
         }
         let times = posting.entry(user_id.to_owned()).or_default();
-        while times.front().is_some_and(|t| now - *t >= keep) {
+        while times.front().is_some_and(|t| now - *t >= RATE_LIMIT_WINDOW) {
             times.pop_front();
         }
-        if let (Some(slow), Some(last)) = (slow_mode, times.back())
-            && now - *last < slow
-        {
-            let wait = (slow - (now - *last)).as_secs() + 1;
-            return Err(Refusal::new(
-                "slow_mode",
-                format!("slow mode: wait {wait} s before posting again"),
-            ));
-        }
-        let recent = times
-            .iter()
-            .filter(|t| now - **t < RATE_LIMIT_WINDOW)
-            .count();
-        if recent >= RATE_LIMIT_MESSAGES {
+        if times.len() >= RATE_LIMIT_MESSAGES {
             return Err(Refusal::new(
                 "rate_limited",
                 format!(
@@ -159,6 +181,33 @@ impl Room {
             ));
         }
         times.push_back(now);
+        Ok(())
+    }
+
+    /// Slow mode (one post per `slow_mode` per user); records the post
+    /// when allowed.
+    fn slow_mode(
+        &self,
+        user_id: &str,
+        slow_mode: Option<Duration>,
+        now: Instant,
+    ) -> Result<(), Refusal> {
+        let mut last = self.last_post.lock().unwrap_or_else(|e| e.into_inner());
+        if last.len() > 10_000 {
+            last.retain(|_, t| {
+                now - *t < Duration::from_secs(u64::from(control::CHAT_SLOW_MODE_MAX_S))
+            });
+        }
+        if let (Some(slow), Some(previous)) = (slow_mode, last.get(user_id))
+            && now - *previous < slow
+        {
+            let wait = (slow - (now - *previous)).as_secs() + 1;
+            return Err(Refusal::new(
+                "slow_mode",
+                format!("slow mode: wait {wait} s before posting again"),
+            ));
+        }
+        last.insert(user_id.to_owned(), now);
         Ok(())
     }
 }
@@ -336,10 +385,20 @@ async fn upgrade(
             "the chat accepts WebSocket connections from this site's pages only",
         ));
     }
-    let user = match crate::v1::caller::cookie(&headers, crate::v1::caller::SESSION_COOKIE) {
+    let slot = ctx.hub.slot().ok_or_else(|| {
+        ApiError::unavailable(
+            "chat_full",
+            "the chat has all the connections it takes right now; try again shortly",
+        )
+    })?;
+    let session_token =
+        crate::v1::caller::cookie(&headers, crate::v1::caller::SESSION_COOKIE).map(str::to_owned);
+    let user = match &session_token {
         Some(token) => ctx.app.db.session(token).await?.map(|(user, _)| user),
         None => None,
     };
+    // A cookie that is not a session is no session to re-check.
+    let session_token = session_token.filter(|_| user.is_some());
     let channel = ctx
         .app
         .db
@@ -351,12 +410,14 @@ async fn upgrade(
         .max_message_size(MAX_MESSAGE_BYTES)
         .max_frame_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| async move {
+            let _slot = slot;
             let room = ctx.hub.join(&channel.channel_id);
             let conn = Connection {
                 ctx,
                 room,
                 channel_id: channel.channel_id.clone(),
                 user,
+                session_token,
             };
             conn.run(socket).await;
         })
@@ -393,10 +454,13 @@ struct Connection {
     room: Arc<Room>,
     channel_id: String,
     user: Option<User>,
+    /// The session cookie the user came with, re-checked every
+    /// [`RECHECK_INTERVAL`].
+    session_token: Option<String>,
 }
 
 impl Connection {
-    async fn run(self, mut socket: WebSocket) {
+    async fn run(mut self, mut socket: WebSocket) {
         // Subscribe before reading the history, so nothing posted in
         // between is missed (it may arrive twice; message ids tell).
         let mut events = self.room.tx.subscribe();
@@ -411,12 +475,31 @@ impl Connection {
         }
         let mut ping = tokio::time::interval(PING_INTERVAL);
         ping.tick().await;
+        let mut recheck = tokio::time::interval(RECHECK_INTERVAL);
+        recheck.tick().await;
         let mut last_heard = Instant::now();
+        let mut frames: VecDeque<Instant> = VecDeque::with_capacity(FRAME_LIMIT);
         loop {
             tokio::select! {
                 incoming = socket.recv() => {
                     let Some(Ok(message)) = incoming else { return };
                     last_heard = Instant::now();
+                    if matches!(message, Message::Text(_) | Message::Binary(_)) {
+                        while frames.front().is_some_and(|t| last_heard - *t >= FRAME_WINDOW) {
+                            frames.pop_front();
+                        }
+                        if frames.len() >= FRAME_LIMIT {
+                            tracing::debug!(channel_id = %self.channel_id, "chat client over the frame limit; closing");
+                            let refusal = Refusal::new(
+                                "too_many_frames",
+                                format!("more than {FRAME_LIMIT} messages in {} s; closing", FRAME_WINDOW.as_secs()),
+                            );
+                            let _ = send(&mut socket, refusal.event().to_text()).await;
+                            let _ = socket.send(Message::Close(None)).await;
+                            return;
+                        }
+                        frames.push_back(last_heard);
+                    }
                     let reply = match message {
                         Message::Text(text) => self.command(text.as_str()).await,
                         Message::Binary(_) => Some(Refusal::new("invalid", "send JSON text frames")),
@@ -445,6 +528,13 @@ impl Connection {
                         Err(broadcast::error::RecvError::Closed) => return,
                     }
                 }
+                _ = recheck.tick() => {
+                    if let Err(refusal) = self.recheck().await {
+                        let _ = send(&mut socket, refusal.event().to_text()).await;
+                        let _ = socket.send(Message::Close(None)).await;
+                        return;
+                    }
+                }
                 _ = ping.tick() => {
                     if last_heard.elapsed() > IDLE_TIMEOUT {
                         return;
@@ -453,6 +543,38 @@ impl Connection {
                         return;
                     }
                 }
+            }
+        }
+    }
+
+    /// Who the connection is now and whether they may still be here: the
+    /// session must still exist (the user is re-read from it, so a role
+    /// change applies), and the channel must still be visible to them.
+    /// `Err` says why the socket closes.
+    async fn recheck(&mut self) -> Result<(), Refusal> {
+        let db = &self.ctx.app.db;
+        if let Some(token) = &self.session_token {
+            match db.session(token).await {
+                Ok(Some((user, _))) => self.user = Some(user),
+                Ok(None) => {
+                    return Err(Refusal::new(
+                        "session_ended",
+                        "your session ended (logged out, or the password changed); reconnect",
+                    ));
+                }
+                // A database hiccup is not a reason to drop the chat.
+                Err(e) => tracing::warn!(error = %e, "chat re-check failed"),
+            }
+        }
+        match db.channel(&self.channel_id).await {
+            Ok(Some(channel)) if can_see(self.user.as_ref(), &channel) => Ok(()),
+            Ok(_) => Err(Refusal::new(
+                "not_found",
+                "this chat is no longer available to you",
+            )),
+            Err(e) => {
+                tracing::warn!(error = %e, "chat re-check failed");
+                Ok(())
             }
         }
     }
@@ -520,6 +642,19 @@ impl Connection {
     }
 
     async fn post(&self, user: &User, body: &str) -> Result<(), Refusal> {
+        // What needs no lookup first (the body's shape), then the rate
+        // limit, which counts every attempt from here on: a flood costs no
+        // database work.
+        let body = control::normalize_chat_body(body).map_err(|e| match e {
+            control::Error::Invalid { message, .. } if message.starts_with("too long") => {
+                Refusal::new("too_long", message)
+            }
+            control::Error::Invalid { message, .. } if message == "empty" => {
+                Refusal::new("empty", "empty message")
+            }
+            e => Refusal::from(e),
+        })?;
+        self.room.admit(&user.user_id, Instant::now())?;
         let db = &self.ctx.app.db;
         let channel = self.channel().await?;
         if let Some(ban) = db
@@ -542,15 +677,6 @@ impl Connection {
                 ),
             });
         }
-        let body = control::normalize_chat_body(body).map_err(|e| match e {
-            control::Error::Invalid { message, .. } if message.starts_with("too long") => {
-                Refusal::new("too_long", message)
-            }
-            control::Error::Invalid { message, .. } if message == "empty" => {
-                Refusal::new("empty", "empty message")
-            }
-            e => Refusal::from(e),
-        })?;
         if let Some(word) = blocked_word(&body, &channel.chat_blocked_words) {
             return Err(Refusal::new(
                 "blocked_word",
@@ -563,7 +689,8 @@ impl Connection {
             Some(_) if self.is_moderator(user, &channel).await? => None,
             slow_mode => slow_mode,
         };
-        self.room.admit(&user.user_id, slow_mode, Instant::now())?;
+        self.room
+            .slow_mode(&user.user_id, slow_mode, Instant::now())?;
         let message = db
             .post_chat_message(&self.channel_id, &user.user_id, &body)
             .await?;
@@ -765,31 +892,29 @@ mod tests {
         let room = Room {
             tx,
             posting: Mutex::new(HashMap::new()),
+            last_post: Mutex::new(HashMap::new()),
         };
         let t0 = Instant::now();
         for i in 0..RATE_LIMIT_MESSAGES {
-            room.admit("u", None, t0 + Duration::from_millis(i as u64))
+            room.admit("u", t0 + Duration::from_millis(i as u64))
                 .unwrap();
         }
-        let refused = room
-            .admit("u", None, t0 + Duration::from_secs(1))
-            .unwrap_err();
+        let refused = room.admit("u", t0 + Duration::from_secs(1)).unwrap_err();
         assert_eq!(refused.code, "rate_limited");
         // Others are not limited; the window passes.
-        room.admit("v", None, t0).unwrap();
-        room.admit(
-            "u",
-            None,
-            t0 + RATE_LIMIT_WINDOW + Duration::from_millis(10),
-        )
-        .unwrap();
+        room.admit("v", t0).unwrap();
+        room.admit("u", t0 + RATE_LIMIT_WINDOW + Duration::from_millis(10))
+            .unwrap();
 
         let slow = Some(Duration::from_secs(30));
-        room.admit("w", slow, t0).unwrap();
+        room.slow_mode("w", slow, t0).unwrap();
         let refused = room
-            .admit("w", slow, t0 + Duration::from_secs(29))
+            .slow_mode("w", slow, t0 + Duration::from_secs(29))
             .unwrap_err();
         assert_eq!(refused.code, "slow_mode");
-        room.admit("w", slow, t0 + Duration::from_secs(30)).unwrap();
+        room.slow_mode("w", slow, t0 + Duration::from_secs(30))
+            .unwrap();
+        room.slow_mode("w", None, t0 + Duration::from_secs(31))
+            .unwrap();
     }
 }

@@ -16,7 +16,8 @@
 //! Every route checks signed playback first
 //! ([`crate::playback_auth::check_playback`], `?token=`); playlists carry
 //! the token on to the URIs they list, so players that do not propagate
-//! query strings still play.
+//! query strings still play, and what a token holder gets is `private` to
+//! shared caches, as on `/hls`.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -32,7 +33,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use storage::keys;
 use tower_http::cors::{Any, CorsLayer};
 
-use crate::playback_auth::check_playback;
+use crate::playback_auth::{Grant, check_playback};
 use crate::{ApiError, AppState, cache};
 
 const M3U8: HeaderValue = HeaderValue::from_static("application/vnd.apple.mpegurl");
@@ -62,12 +63,13 @@ fn check_component(what: &'static str, value: &str) -> Result<(), ApiError> {
     }
 }
 
-/// The clip and its channel, once the request may play the channel's media.
+/// The clip, its channel and what the request was granted, once it may
+/// play the channel's media.
 async fn clip_for_playback(
     state: &AppState,
     clip_id: &str,
     query: &HashMap<String, String>,
-) -> Result<(Clip, Channel), ApiError> {
+) -> Result<(Clip, Channel, Grant), ApiError> {
     check_component("clip id", clip_id)?;
     let unknown = || ApiError::not_found("unknown_clip", "no such clip");
     let clip = state.db.clip(clip_id).await?.ok_or_else(unknown)?;
@@ -76,25 +78,25 @@ async fn clip_for_playback(
         .channel(&clip.channel_id)
         .await?
         .ok_or_else(unknown)?;
-    check_playback(
+    let grant = check_playback(
         state,
         &channel,
         query.get("token").map(String::as_str),
         control::PlaybackAudience::Video,
     )
     .await?;
-    Ok((clip, channel))
+    Ok((clip, channel, grant))
 }
 
-/// A clip whose playlists may be served.
+/// A clip whose playlists may be served, and the request's grant.
 async fn playable_clip(
     state: &AppState,
     clip_id: &str,
     query: &HashMap<String, String>,
-) -> Result<Clip, ApiError> {
-    let (clip, _) = clip_for_playback(state, clip_id, query).await?;
+) -> Result<(Clip, Grant), ApiError> {
+    let (clip, _, grant) = clip_for_playback(state, clip_id, query).await?;
     match clip.status {
-        ClipStatus::Ready => Ok(clip),
+        ClipStatus::Ready => Ok((clip, grant)),
         ClipStatus::Preparing => Err(ApiError::not_found(
             "clip_not_ready",
             "this clip is being prepared",
@@ -164,7 +166,7 @@ async fn clip_master(
     Path(clip_id): Path<String>,
     Query(query): TokenQuery,
 ) -> Result<Response, ApiError> {
-    let clip = playable_clip(&state, &clip_id, &query).await?;
+    let (clip, grant) = playable_clip(&state, &clip_id, &query).await?;
     let token = token_suffix(&query);
     let mut playable: Vec<(String, Vec<SegmentRecord>)> = Vec::new();
     for rendition in state.db.segment_renditions(&clip.live_stream_id).await? {
@@ -185,7 +187,10 @@ async fn clip_master(
         None => None,
     }
     .unwrap_or_else(|| synthesize_master(&playable, &token));
-    Ok(playlist(body, playlist_cache(&state, &clip).await?))
+    Ok(playlist(
+        body,
+        grant.cache_control(playlist_cache(&state, &clip).await?),
+    ))
 }
 
 /// The broadcast's master playlist: live on this node, else the stored
@@ -313,7 +318,7 @@ async fn clip_rendition_file(
 ) -> Result<Response, ApiError> {
     check_component("rendition", &rendition)?;
     check_component("file name", &file)?;
-    let clip = playable_clip(&state, &clip_id, &query).await?;
+    let (clip, grant) = playable_clip(&state, &clip_id, &query).await?;
     let segments = clip_segments_of(&state, &clip, &rendition).await?;
     if file == keys::MEDIA_PLAYLIST {
         if segments.iter().all(|s| s.gap) {
@@ -323,7 +328,10 @@ async fn clip_rendition_file(
             ));
         }
         let body = media_playlist(&segments, &token_suffix(&query));
-        return Ok(playlist(body, playlist_cache(&state, &clip).await?));
+        return Ok(playlist(
+            body,
+            grant.cache_control(playlist_cache(&state, &clip).await?),
+        ));
     }
     let listed = segments
         .iter()
@@ -336,7 +344,14 @@ async fn clip_rendition_file(
     }
     let key = keys::segment(&clip.live_stream_id, &rendition, &file);
     let cached = state.live.cache().get(&key);
-    serve_object(&state, &key, cached, &headers, cache::SEGMENT).await
+    serve_object(
+        &state,
+        &key,
+        cached,
+        &headers,
+        grant.cache_control(cache::SEGMENT),
+    )
+    .await
 }
 
 /// `/clips/{clip_id}.mp4`: the exported file. 404 `not_exported` when no
@@ -351,7 +366,7 @@ async fn clip_file(
     let clip_id = file
         .strip_suffix(".mp4")
         .ok_or_else(|| ApiError::not_found("not_found", "no such resource"))?;
-    let (clip, _) = clip_for_playback(&state, clip_id, &query).await?;
+    let (clip, _, grant) = clip_for_playback(&state, clip_id, &query).await?;
     match clip.export_status {
         ClipExportStatus::Ready => {}
         ClipExportStatus::Pending | ClipExportStatus::Running => {
@@ -381,7 +396,7 @@ async fn clip_file(
         &keys::clip(&clip.clip_id),
         None,
         &headers,
-        cache::SEGMENT,
+        grant.cache_control(cache::SEGMENT),
     )
     .await
 }

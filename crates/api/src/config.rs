@@ -13,10 +13,6 @@ pub struct HttpConfig {
     /// Base URL viewers reach this server at, used in printed and returned
     /// URLs (env `AETHEX_HTTP_PUBLIC_URL`). Empty: `http://localhost:{port}`.
     pub public_url: String,
-    /// A separate address for Prometheus `/metrics` (env
-    /// `AETHEX_METRICS_ADDR`), e.g. `127.0.0.1:9090` to keep it off the
-    /// public port. Empty: `/metrics` on the main HTTP port.
-    pub metrics_listen: String,
 }
 
 impl Default for HttpConfig {
@@ -24,7 +20,6 @@ impl Default for HttpConfig {
         HttpConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             public_url: String::new(),
-            metrics_listen: String::new(),
         }
     }
 }

@@ -260,6 +260,7 @@ async fn broadcast_file(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    trust: Option<Extension<crate::ClientAddressPolicy>>,
 ) -> Result<Response, ApiError> {
     check_component("rendition", &rendition)?;
     check_component("file name", &file)?;
@@ -269,12 +270,16 @@ async fn broadcast_file(
     match (file.as_str(), broadcast) {
         (keys::MEDIA_PLAYLIST, Broadcast::Live(view)) => {
             // A player reloading the live playlist is a viewer (see
-            // live::Viewers for why playlist requests are what we count).
-            let header = |name| headers.get(name).and_then(|v| v.to_str().ok());
+            // live::Viewers for why playlist requests are what we count),
+            // known by its address (the peer's, or with
+            // `trust_forwarded_for` the proxy's last X-Forwarded-For entry:
+            // otherwise any client could pose as any number of viewers)
+            // and user agent.
+            let trust = trust.is_some_and(|Extension(p)| p.trust_forwarded_for);
+            let peer = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
             let client = (
-                peer.map(|Extension(ConnectInfo(addr))| addr.ip()),
-                header("x-forwarded-for"),
-                header("user-agent"),
+                crate::client_address(&headers, peer, trust),
+                headers.get("user-agent").and_then(|v| v.to_str().ok()),
             );
             state
                 .live

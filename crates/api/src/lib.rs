@@ -33,16 +33,54 @@ pub use v1::openapi;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Whether the client address may be taken from `X-Forwarded-For`
+/// (`[api] trust_forwarded_for`), for the routes outside `/api/v1`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ClientAddressPolicy {
+    pub trust_forwarded_for: bool,
+}
+
+/// The client's address: the TCP peer's, or with `trust_forwarded_for` the
+/// last `X-Forwarded-For` entry (what the proxy in front appended).
+pub(crate) fn client_address(
+    headers: &http::HeaderMap,
+    peer: Option<std::net::IpAddr>,
+    trust_forwarded_for: bool,
+) -> Option<std::net::IpAddr> {
+    if trust_forwarded_for
+        && let Some(ip) = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+            .next_back()
+    {
+        return Some(ip);
+    }
+    peer
+}
+
 /// The whole HTTP application.
 pub fn router(state: AppState, options: ApiOptions) -> Router {
+    let address_policy = ClientAddressPolicy {
+        trust_forwarded_for: options.config.trust_forwarded_for,
+    };
+    let chat_max_connections = options.config.chat_max_connections;
+    let security_headers = SecurityHeaders::new(&options.media_origins);
     Router::new()
         .merge(health::router())
         .merge(v1::router(state.clone(), options))
         .merge(hls::router())
         .merge(clip_media::router())
-        .merge(chat::router(state.clone()))
+        .merge(chat::router(state.clone(), chat_max_connections))
         .fallback(web::fallback)
         .with_state(state)
+        .layer(axum::Extension(address_policy))
+        .layer(axum::middleware::from_fn_with_state(
+            security_headers,
+            add_security_headers,
+        ))
         .layer(axum::middleware::from_fn(http_metrics))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
@@ -56,6 +94,65 @@ pub fn router(state: AppState, options: ApiOptions) -> Router {
             }),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Headers every response carries. The web UI is a single-page app with
+/// no inline script, so its Content-Security-Policy allows scripts from
+/// this origin only; hls.js needs `blob:` for media (MSE) and its worker,
+/// and media, images and playlists may also come from the store's public
+/// URL (`[storage] public_base_url`), where stored master playlists point.
+/// Nothing may frame the pages (`frame-ancestors 'none'`: clickjacking),
+/// responses are never sniffed into another type, and no referrer leaves
+/// for other sites (playback URLs carry tokens).
+#[derive(Clone)]
+struct SecurityHeaders {
+    csp: HeaderValue,
+}
+
+impl SecurityHeaders {
+    fn new(media_origins: &[String]) -> SecurityHeaders {
+        let extra: String = media_origins
+            .iter()
+            .filter(|o| {
+                // Only scheme://host[:port]: nothing that could end the
+                // directive or the header.
+                o.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".:/-[]".contains(&b))
+            })
+            .map(|o| format!(" {o}"))
+            .collect();
+        let csp = format!(
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+             img-src 'self' data: blob:{extra}; media-src 'self' blob:{extra}; \
+             connect-src 'self'{extra}; worker-src 'self' blob:; font-src 'self' data:; \
+             object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+        );
+        SecurityHeaders {
+            csp: HeaderValue::from_str(&csp)
+                .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'")),
+        }
+    }
+}
+
+async fn add_security_headers(
+    axum::extract::State(headers): axum::extract::State<SecurityHeaders>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use http::header;
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, headers.csp.clone());
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
 }
 
 /// Requests by route (the route's template, e.g.

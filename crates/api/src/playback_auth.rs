@@ -27,13 +27,25 @@
 //! Deleting a signing key through the API forgets its tokens on this node
 //! at once ([`forget_signing_key`]); other nodes of a cluster stop
 //! accepting them within [`VERIFIED_TTL`].
+//!
+//! # Revocation
+//!
+//! What the cache remembers is the signature's verdict, not the channel's:
+//! every request compares the token's `iat` with the channel's
+//! `playback_tokens_not_before_ms` (read with the channel, so revoking,
+//! rotating the playback id, or making the channel private or signed
+//! refuses older tokens at once, on every node), and a token the server
+//! minted for a user is refused once that user may not see the channel
+//! (the user's role is cached with the verdict, so a deleted user's
+//! tokens stop within [`VERIFIED_TTL`]). A rotated playback id stops
+//! playing at once, since no channel answers to it.
 
 use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use control::{Channel, PlaybackAudience, PlaybackPolicy, TokenError, Visibility};
+use control::{Channel, PlaybackAudience, PlaybackPolicy, Role, TokenError, Visibility};
 use http::HeaderValue;
 
 use crate::{ApiError, AppState};
@@ -134,11 +146,11 @@ pub(crate) async fn check_playback_for(
         ));
     };
     let now_ms = now_ms();
-    if playback_ids
+    if let Some(verified) = playback_ids
         .iter()
-        .any(|id| cached(token, id, audience, now_ms))
+        .find_map(|id| cached(token, id, audience, now_ms))
     {
-        return Ok(Grant::Token(token.to_owned()));
+        return admit(channel, token, &verified);
     }
     let mut refusal = TokenError::WrongPlaybackId;
     for playback_id in playback_ids {
@@ -148,8 +160,15 @@ pub(crate) async fn check_playback_for(
             .await
         {
             Ok(claims) => {
-                remember(token, playback_id, audience, &claims, now_ms);
-                return Ok(Grant::Token(token.to_owned()));
+                let minted_for = match &claims.minted_for {
+                    Some(user_id) => Some((
+                        user_id.clone(),
+                        state.db.user(user_id).await?.map(|u| u.role),
+                    )),
+                    None => None,
+                };
+                let verified = remember(token, playback_id, audience, &claims, minted_for, now_ms);
+                return admit(channel, token, &verified);
             }
             // A token for another of the accepted ids may still pass.
             Err(TokenError::WrongPlaybackId) => {}
@@ -166,6 +185,41 @@ pub(crate) async fn check_playback_for(
     ))
 }
 
+/// A verified token against the channel as it is now: refused if the
+/// channel revoked tokens issued before it, or if the server minted it for
+/// a user who may no longer see the channel (gone, or the channel went
+/// private and they are neither its owner nor an admin).
+fn admit(channel: &Channel, token: &str, verified: &Verified) -> Result<Grant, ApiError> {
+    let refused = |why: &str| {
+        Err(ApiError::forbidden(
+            "invalid_playback_token",
+            format!("playback token refused: {why}"),
+        ))
+    };
+    // A tie counts as before: revocation wins (a token issued in the same
+    // millisecond, or the same second for a whole-second `iat`, needs to be
+    // issued again).
+    if let Some(cutoff_ms) = channel.playback_tokens_not_before_ms
+        && verified.issued_at_ms.is_none_or(|iat| iat <= cutoff_ms)
+    {
+        return refused("the channel revoked the tokens issued before it (ask for a new one)");
+    }
+    if let Some((user_id, role)) = &verified.minted_for {
+        let may_see = match role {
+            None => false,
+            Some(role) => {
+                channel.visibility != Visibility::Private
+                    || *role == Role::Admin
+                    || *user_id == channel.owner_user_id
+            }
+        };
+        if !may_see {
+            return refused("the user it was issued to may no longer watch this channel");
+        }
+    }
+    Ok(Grant::Token(token.to_owned()))
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -179,10 +233,16 @@ struct CacheKey {
     audience: PlaybackAudience,
 }
 
+#[derive(Clone)]
 struct Verified {
     key_id: String,
     /// Unix milliseconds.
     valid_until_ms: i64,
+    /// The token's `iat`, unix milliseconds.
+    issued_at_ms: Option<i64>,
+    /// The user a server-minted token was issued to, and their role when
+    /// it was verified (`None`: no such user any more).
+    minted_for: Option<(String, Option<Role>)>,
 }
 
 /// Tokens verified lately. Process-wide: tokens name their key by a random
@@ -197,7 +257,12 @@ fn verified() -> std::sync::MutexGuard<'static, HashMap<CacheKey, Verified>> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn cached(token: &str, playback_id: &str, audience: PlaybackAudience, now_ms: i64) -> bool {
+fn cached(
+    token: &str,
+    playback_id: &str,
+    audience: PlaybackAudience,
+    now_ms: i64,
+) -> Option<Verified> {
     let key = CacheKey {
         token: token.to_owned(),
         playback_id: playback_id.to_owned(),
@@ -205,12 +270,12 @@ fn cached(token: &str, playback_id: &str, audience: PlaybackAudience, now_ms: i6
     };
     let mut map = verified();
     match map.get(&key) {
-        Some(v) if v.valid_until_ms > now_ms => true,
+        Some(v) if v.valid_until_ms > now_ms => Some(v.clone()),
         Some(_) => {
             map.remove(&key);
-            false
+            None
         }
-        None => false,
+        None => None,
     }
 }
 
@@ -219,8 +284,9 @@ fn remember(
     playback_id: &str,
     audience: PlaybackAudience,
     claims: &control::PlaybackClaims,
+    minted_for: Option<(String, Option<Role>)>,
     now_ms: i64,
-) {
+) -> Verified {
     // Accepted until `exp` plus the clock allowance, as the verifier does.
     let expires_ms = claims
         .exp
@@ -235,17 +301,21 @@ fn remember(
             map.clear();
         }
     }
+    let verified = Verified {
+        key_id: claims.key_id.clone(),
+        valid_until_ms,
+        issued_at_ms: claims.issued_at_ms,
+        minted_for,
+    };
     map.insert(
         CacheKey {
             token: token.to_owned(),
             playback_id: playback_id.to_owned(),
             audience,
         },
-        Verified {
-            key_id: claims.key_id.clone(),
-            valid_until_ms,
-        },
+        verified.clone(),
     );
+    verified
 }
 
 /// Forgets every token signed by `signing_key_id` (called when it is

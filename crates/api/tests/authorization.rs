@@ -354,6 +354,13 @@ async fn authorization_matrix() {
         m.all(post.clone(), &reset(&ch_pub), None, MANAGE_VISIBLE);
         m.all(post.clone(), &reset(&ch_priv), None, MANAGE_HIDDEN);
 
+        // Taking playback access back: revoking tokens, rotating the id.
+        for action in ["revoke-playback-tokens", "rotate-playback-id"] {
+            let path = |c: &str| format!("/api/v1/channels/{c}/{action}");
+            m.all(post.clone(), &path(&ch_pub), None, MANAGE_VISIBLE);
+            m.all(post.clone(), &path(&ch_priv), None, MANAGE_HIDDEN);
+        }
+
         // Playback tokens: any logged-in user for a channel that is not
         // private; its owner and admins for a private one.
         let mint = |c: &str| format!("/api/v1/channels/{c}/playback-tokens");
@@ -666,11 +673,21 @@ async fn authorization_matrix() {
 
         // Enabling and disabling channels (after the broadcasts ended), and
         // deleting them.
-        for action in ["disable", "enable"] {
-            let path = format!("/api/v1/channels/{ch_pub}/{action}");
-            m.all(post.clone(), &path, None, MANAGE_VISIBLE);
-            let path = format!("/api/v1/channels/{ch_priv}/{action}");
-            m.all(post.clone(), &path, None, MANAGE_HIDDEN);
+        // An admin's disable (the last in each row) is a suspension: the
+        // owner's enable is refused until an admin's lifts it.
+        for (c, disable, enable) in [
+            (&ch_pub, MANAGE_VISIBLE, [401, 403, 403, 403, 200]),
+            (&ch_priv, MANAGE_HIDDEN, [401, 404, 404, 403, 200]),
+        ] {
+            m.all(
+                post.clone(),
+                &format!("/api/v1/channels/{c}/disable"),
+                None,
+                disable,
+            );
+            let path = format!("/api/v1/channels/{c}/enable");
+            m.all(post.clone(), &path, None, enable);
+            m.one(CreatorA, post.clone(), &path, None, 200);
         }
         let ch = |c: &str| format!("/api/v1/channels/{c}");
         m.some(

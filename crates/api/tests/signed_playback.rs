@@ -786,3 +786,154 @@ async fn minted_playback_tokens() {
         assert_refused(&r, "playback_token_required", "unlisted, signed");
     }
 }
+
+/// A token minted by the server for `client` through the API.
+async fn mint(app: &TestApp, client: &Client, channel_id: &str) -> String {
+    let r = app
+        .post(
+            &format!("/api/v1/channels/{channel_id}/playback-tokens"),
+            &client.auth(),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    r.json["token"].as_str().unwrap().to_owned()
+}
+
+/// Access granted earlier can be taken back: revoking a channel's tokens
+/// refuses every token issued before (even ones verified a moment ago),
+/// a channel becoming private refuses the tokens minted for others, a
+/// token minted for a user stops when that user may no longer see the
+/// channel, and a rotated playback id stops playing at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn playback_access_can_be_taken_back() {
+    for app in TestApp::all().await {
+        let backend = app.backend;
+        let alice = app.creator("alice").await;
+        let vic = app.viewer("vic").await;
+        let root = app.admin("root").await;
+        let other_admin = app.admin("root2").await;
+        let rec = recorded_channel(&app, &alice, "revocable").await;
+        let id = rec.channel.channel_id.clone();
+        set_policy(
+            &app,
+            &rec.channel,
+            Visibility::Public,
+            PlaybackPolicy::Signed,
+        )
+        .await;
+        let pb = rec.channel.playback_id.clone();
+        let master = format!("/hls/{pb}/master.m3u8");
+        let key = signing_key(&app, &alice, json!({})).await;
+        let exp = now_s() + 600;
+        let plays = |token: String| {
+            let path = with_token(&master, &token);
+            let app = &app;
+            async move { app.get(&path, &Auth::None).await }
+        };
+
+        // Before: the owner's backend's token and one the server minted for
+        // a viewer both play (and are now in the verification cache).
+        let owners = sign(&key, &pb, PlaybackAudience::Video, exp);
+        let vics = mint(&app, &vic, &id).await;
+        assert_eq!(plays(owners.clone()).await.status, 200, "{backend:?}");
+        assert_eq!(plays(vics.clone()).await.status, 200, "{backend:?}");
+
+        // Revoke: both refused at once.
+        let r = app
+            .post(
+                &format!("/api/v1/channels/{id}/revoke-playback-tokens"),
+                &alice.auth(),
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(
+            r.json["playback_tokens_not_before_ms"].is_i64(),
+            "{}",
+            r.text
+        );
+        for token in [&owners, &vics] {
+            let r = plays(token.clone()).await;
+            assert_refused(&r, "invalid_playback_token", "revoked");
+            assert!(r.text.contains("revoked"), "{}", r.text);
+        }
+        // Tokens issued afterwards play.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let owners = sign(&key, &pb, PlaybackAudience::Video, exp);
+        let vics = mint(&app, &vic, &id).await;
+        assert_eq!(plays(owners.clone()).await.status, 200);
+        assert_eq!(plays(vics.clone()).await.status, 200);
+
+        // Going private: the viewer's token stops, and they cannot mint
+        // another; the owner's earlier token is revoked too.
+        let r = app
+            .patch(
+                &format!("/api/v1/channels/{id}"),
+                &alice.auth(),
+                json!({"visibility": "private"}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_refused(&plays(vics).await, "invalid_playback_token", "now private");
+        assert_refused(
+            &plays(owners).await,
+            "invalid_playback_token",
+            "now private",
+        );
+        let r = app
+            .post(
+                &format!("/api/v1/channels/{id}/playback-tokens"),
+                &vic.auth(),
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, 404, "{}", r.text);
+
+        // A token minted for an admin stops when they are no longer one
+        // (a private channel is its owner's and admins' only).
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let roots = mint(&app, &root, &id).await;
+        let r = app
+            .patch(
+                &format!("/api/v1/users/{}", root.id()),
+                &other_admin.auth(),
+                json!({"role": "creator"}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let r = plays(roots).await;
+        assert_refused(&r, "invalid_playback_token", "demoted admin");
+        assert!(r.text.contains("may no longer watch"), "{}", r.text);
+        // The owner's own minted token plays.
+        let alices = mint(&app, &alice, &id).await;
+        assert_eq!(plays(alices.clone()).await.status, 200);
+
+        // Rotating the playback id: the old id answers nothing at once,
+        // even with a token that just played; the new one needs new tokens.
+        let r = app
+            .post(
+                &format!("/api/v1/channels/{id}/rotate-playback-id"),
+                &alice.auth(),
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let new_pb = r.json["playback_id"].as_str().unwrap().to_owned();
+        assert_ne!(new_pb, pb);
+        let r = plays(alices).await;
+        assert_eq!(r.status, 404, "{}", r.text);
+        assert_eq!(r.code(), "unknown_playback_id");
+        let new_master = format!("/hls/{new_pb}/master.m3u8");
+        let stale = sign(&key, &pb, PlaybackAudience::Video, exp);
+        assert_refused(
+            &app.get(&with_token(&new_master, &stale), &Auth::None).await,
+            "invalid_playback_token",
+            "token for the old id",
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let fresh = sign(&key, &new_pb, PlaybackAudience::Video, exp);
+        let r = app.get(&with_token(&new_master, &fresh), &Auth::None).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+}

@@ -94,8 +94,12 @@ pub struct Channel {
     /// 24 random alphanumerics; unique. Names the live output:
     /// `/hls/{playback_id}/master.m3u8`.
     pub playback_id: String,
-    /// A disabled channel refuses publishers (checked by ingest).
+    /// A disabled channel refuses publishers (checked by ingest). The
+    /// owner's switch.
     pub enabled: bool,
+    /// Suspended by an administrator: refuses publishers whatever
+    /// `enabled` says, and only an administrator lifts it.
+    pub suspended: bool,
     /// Record each broadcast as a VOD. Default true.
     pub record: bool,
     /// Default public.
@@ -113,10 +117,21 @@ pub struct Channel {
     pub chat_slow_mode_s: u32,
     /// Words refused in chat (whole words, ignoring case); lowercase.
     pub chat_blocked_words: Vec<String>,
+    /// Playback tokens issued before this instant (unix milliseconds) are
+    /// refused; `None`: none revoked. Set by [`Db::revoke_playback_tokens`],
+    /// [`Db::rotate_playback_id`] and by becoming private or signed.
+    pub playback_tokens_not_before_ms: Option<i64>,
     /// Unix milliseconds.
     pub created_at_ms: i64,
     /// Unix milliseconds; bumped by every settings change and key reset.
     pub updated_at_ms: i64,
+}
+
+impl Channel {
+    /// Whether publishers are accepted: enabled and not suspended.
+    pub fn accepts_publishers(&self) -> bool {
+        self.enabled && !self.suspended
+    }
 }
 
 /// Input of [`Db::create_channel`]. Other settings start at their defaults
@@ -155,6 +170,8 @@ pub struct ChannelUpdate {
     pub segment_format: Option<SegmentFormat>,
     pub ladder: Option<String>,
     pub enabled: Option<bool>,
+    /// An administrator's decision (the API allows no one else).
+    pub suspended: Option<bool>,
     pub record: Option<bool>,
     /// Private also makes playback signed (see the module docs).
     pub visibility: Option<Visibility>,
@@ -364,7 +381,8 @@ macro_rules! select_channel {
             "SELECT c.channel_id, c.owner_user_id, c.slug, c.title, c.latency_mode, \
              c.segment_format, c.ladder, c.playback_id, c.enabled, c.record, c.visibility, \
              c.playback_policy, c.reconnect_window_s, c.created_at_ms, c.updated_at_ms, \
-             c.category, c.chat_slow_mode_s, c.chat_blocked_words",
+             c.category, c.chat_slow_mode_s, c.chat_blocked_words, c.suspended, \
+             c.playback_tokens_not_before_ms",
             $extra,
             " FROM channel c ",
             $tail
@@ -383,6 +401,7 @@ pub(crate) fn channel_from_row(row: &AnyRow) -> Result<Channel> {
         ladder: row.try_get("ladder")?,
         playback_id: row.try_get("playback_id")?,
         enabled: decode::flag(row, "channel", "enabled")?,
+        suspended: decode::flag(row, "channel", "suspended")?,
         record: decode::flag(row, "channel", "record")?,
         visibility: decode::text_enum(row, "channel", "visibility")?,
         playback_policy: decode::text_enum(row, "channel", "playback_policy")?,
@@ -397,6 +416,7 @@ pub(crate) fn channel_from_row(row: &AnyRow) -> Result<Channel> {
                 value: text,
             })?
         },
+        playback_tokens_not_before_ms: row.try_get("playback_tokens_not_before_ms")?,
         created_at_ms: row.try_get("created_at_ms")?,
         updated_at_ms: row.try_get("updated_at_ms")?,
     })
@@ -433,6 +453,7 @@ impl Db {
                 .unwrap_or_else(|| DEFAULT_LADDER.to_string()),
             playback_id: new_playback_id(),
             enabled: true,
+            suspended: false,
             record: true,
             visibility: Visibility::Public,
             playback_policy: PlaybackPolicy::Public,
@@ -440,6 +461,7 @@ impl Db {
             category: String::new(),
             chat_slow_mode_s: 0,
             chat_blocked_words: Vec::new(),
+            playback_tokens_not_before_ms: None,
             created_at_ms: now,
             updated_at_ms: now,
         };
@@ -746,7 +768,11 @@ impl Db {
         }
         // COALESCE($n, column): a NULL parameter keeps the current value.
         // Becoming private derives signed playback; the last condition
-        // refuses public playback on a channel that stays private.
+        // refuses public playback on a channel that stays private. Becoming
+        // private or signed also revokes the playback tokens issued so far
+        // (the right-hand sides read the row as it was): whoever was let
+        // in under the old rules must ask again under the new ones.
+        let now = now_ms();
         let updated = sqlx::query(
             "UPDATE channel SET title = COALESCE($1, title), \
              latency_mode = COALESCE($2, latency_mode), enabled = COALESCE($3, enabled), \
@@ -757,7 +783,12 @@ impl Db {
                                     ELSE COALESCE($11, playback_policy) END, \
              category = COALESCE($12, category), \
              chat_slow_mode_s = COALESCE($13, chat_slow_mode_s), \
-             chat_blocked_words = COALESCE($14, chat_blocked_words) \
+             chat_blocked_words = COALESCE($14, chat_blocked_words), \
+             suspended = COALESCE($15, suspended), \
+             playback_tokens_not_before_ms = CASE \
+               WHEN (COALESCE($5, visibility) = 'private' AND visibility <> 'private') \
+                 OR (COALESCE($11, playback_policy) = 'signed' AND playback_policy <> 'signed') \
+               THEN $7 ELSE playback_tokens_not_before_ms END \
              WHERE channel_id = $8 \
              AND NOT (COALESCE($11, '') = 'public' AND COALESCE($5, visibility) = 'private')",
         )
@@ -767,7 +798,7 @@ impl Db {
         .bind(update.record.map(decode::flag_param))
         .bind(update.visibility.map(|v| v.as_str()))
         .bind(reconnect_window_s.map(|s| s as i32))
-        .bind(now_ms())
+        .bind(now)
         .bind(channel_id)
         .bind(update.segment_format.map(|f| f.as_str()))
         .bind(ladder)
@@ -775,6 +806,7 @@ impl Db {
         .bind(category)
         .bind(slow_mode.map(|s| s as i32))
         .bind(blocked_words)
+        .bind(update.suspended.map(decode::flag_param))
         .execute(&self.pool)
         .await?;
         if updated.rows_affected() == 0 {
@@ -783,6 +815,53 @@ impl Db {
                 Some(_) => private_is_signed(),
             });
         }
+        self.channel(channel_id)
+            .await?
+            .ok_or(Error::NotFound { what: "channel" })
+    }
+
+    /// Refuses every playback token of the channel issued before now (its
+    /// `iat`; tokens without one are refused too) and returns the channel.
+    /// [`Error::NotFound`] if there is no such channel.
+    pub async fn revoke_playback_tokens(&self, channel_id: &str) -> Result<Channel> {
+        let now = now_ms();
+        let updated = sqlx::query(
+            "UPDATE channel SET playback_tokens_not_before_ms = $1, updated_at_ms = $1 \
+             WHERE channel_id = $2",
+        )
+        .bind(now)
+        .bind(channel_id)
+        .execute(&self.pool)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "channel" });
+        }
+        tracing::info!(%channel_id, "playback tokens revoked");
+        self.channel(channel_id)
+            .await?
+            .ok_or(Error::NotFound { what: "channel" })
+    }
+
+    /// Gives the channel a new playback id (the old one stops playing at
+    /// once: nothing answers to it any more) and revokes the tokens issued
+    /// so far. Returns the channel. [`Error::NotFound`] if there is no such
+    /// channel.
+    pub async fn rotate_playback_id(&self, channel_id: &str) -> Result<Channel> {
+        let now = now_ms();
+        let updated = sqlx::query(
+            "UPDATE channel SET playback_id = $1, playback_tokens_not_before_ms = $2, \
+             updated_at_ms = $2 WHERE channel_id = $3",
+        )
+        .bind(new_playback_id())
+        .bind(now)
+        .bind(channel_id)
+        .execute(&self.pool)
+        .await
+        .map_err(map_write)?;
+        if updated.rows_affected() == 0 {
+            return Err(Error::NotFound { what: "channel" });
+        }
+        tracing::info!(%channel_id, "playback id rotated");
         self.channel(channel_id)
             .await?
             .ok_or(Error::NotFound { what: "channel" })

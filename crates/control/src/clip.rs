@@ -141,6 +141,21 @@ pub struct ClipFilter {
     /// Clips over this broadcast's segments (from its VOD or its DVR
     /// window).
     pub live_stream_id: Option<String>,
+    /// Only clips this caller may see; `None`: every clip (internal use).
+    pub visible_to: Option<ClipViewer>,
+}
+
+/// Who is listing clips ([`ClipFilter::visible_to`]): they see ready clips
+/// of public channels, their own clips and those of channels they own;
+/// admins see everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClipViewer {
+    /// `None`: anonymous.
+    pub user_id: Option<String>,
+    pub admin: bool,
+    /// Also ready clips of unlisted channels (the caller named the channel,
+    /// VOD or broadcast, so they know where it is).
+    pub include_unlisted: bool,
 }
 
 /// An export claimed by a job runner with [`Db::claim_clip_exports`].
@@ -340,6 +355,37 @@ impl Db {
         Ok(clip)
     }
 
+    /// How many clips `user_id` made since `since_ms` (unix milliseconds),
+    /// and when the oldest of them was made: for a per-user rate.
+    pub async fn clips_made_since(
+        &self,
+        user_id: &str,
+        since_ms: i64,
+    ) -> Result<(u64, Option<i64>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(created_at_ms) AS oldest FROM clip \
+             WHERE created_by_user_id = $1 AND created_at_ms > $2",
+        )
+        .bind(user_id)
+        .bind(since_ms)
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok((n.max(0) as u64, row.try_get("oldest")?))
+    }
+
+    /// Exports `user_id` asked for that are pending or running.
+    pub async fn queued_exports_of(&self, user_id: &str) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM clip WHERE export_requested_by_user_id = $1 \
+             AND export_status IN ('pending', 'running')",
+        )
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n.max(0) as u64)
+    }
+
     /// The clip with this id, if any.
     pub async fn clip(&self, clip_id: &str) -> Result<Option<Clip>> {
         let row = sqlx::query(select_clip!("WHERE clip_id = $1"))
@@ -349,11 +395,22 @@ impl Db {
         row.as_ref().map(clip_from_row).transpose()
     }
 
-    /// A page of clips matching `filter`, newest first.
+    /// A page of clips matching `filter`, newest first. With
+    /// [`ClipFilter::visible_to`], what the caller may not see is left out
+    /// in the query itself, so pages are full and cursors only ever name
+    /// clips the caller saw.
     pub async fn list_clips(&self, filter: &ClipFilter, page: &PageRequest) -> Result<Page<Clip>> {
+        let (everything, viewer, unlisted) = match &filter.visible_to {
+            None => (true, None, false),
+            Some(v) => (v.admin, v.user_id.as_deref(), v.include_unlisted),
+        };
         let rows = sqlx::query(select_clip!(
             "WHERE ($1 IS NULL OR channel_id = $1) AND ($2 IS NULL OR vod_id = $2) \
              AND ($3 IS NULL OR live_stream_id = $3) AND (created_at_ms, clip_id) < ($4, $5) \
+             AND ($7 = 1 OR created_by_user_id = $8 OR EXISTS (SELECT 1 FROM channel c \
+                 WHERE c.channel_id = clip.channel_id AND (c.owner_user_id = $8 \
+                   OR (clip.status = 'ready' AND (c.visibility = 'public' \
+                       OR (c.visibility = 'unlisted' AND $9 = 1)))))) \
              ORDER BY created_at_ms DESC, clip_id DESC LIMIT $6"
         ))
         .bind(filter.channel_id.as_deref())
@@ -362,6 +419,9 @@ impl Db {
         .bind(page.after_time_ms())
         .bind(page.after_id())
         .bind(page.fetch_limit())
+        .bind(decode::flag_param(everything))
+        .bind(viewer)
+        .bind(decode::flag_param(unlisted))
         .fetch_all(&self.pool)
         .await?;
         let clips = rows.iter().map(clip_from_row).collect::<Result<_>>()?;
@@ -484,13 +544,24 @@ impl Db {
     /// returned as it is. [`Error::InvalidTransition`] for a failed clip,
     /// [`Error::NotFound`] if there is no such clip.
     pub async fn request_clip_export(&self, clip_id: &str) -> Result<Clip> {
+        self.request_clip_export_by(clip_id, None).await
+    }
+
+    /// [`Db::request_clip_export`], recording who asked (for
+    /// [`Db::queued_exports_of`]).
+    pub async fn request_clip_export_by(
+        &self,
+        clip_id: &str,
+        requested_by_user_id: Option<&str>,
+    ) -> Result<Clip> {
         sqlx::query(
             "UPDATE clip SET export_status = 'pending', export_progress = 0, export_error = NULL, \
-             updated_at_ms = $1 \
+             updated_at_ms = $1, export_requested_by_user_id = $3 \
              WHERE clip_id = $2 AND export_status IN ('none', 'failed') AND status <> 'failed'",
         )
         .bind(now_ms())
         .bind(clip_id)
+        .bind(requested_by_user_id)
         .execute(&self.pool)
         .await?;
         let clip = self

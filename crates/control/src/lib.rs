@@ -84,7 +84,7 @@ pub use chat::{
 };
 pub use clip::{
     CLIP_MAX_DURATION_MS, ClaimedExport, Clip, ClipExportStatus, ClipFilter, ClipSource,
-    ClipStatus, NewClip,
+    ClipStatus, ClipViewer, NewClip,
 };
 pub use db::{Backend, Db, DbConfig};
 pub use error::{Error, Result};

@@ -5,8 +5,17 @@
 //!
 //! ```text
 //! header  {"alg":"RS256","typ":"JWT","kid":"<signing key id>"}
-//! claims  {"sub":"<playback id>","aud":"v","exp":<unix seconds>,"kid":"<signing key id>"}
+//! claims  {"sub":"<playback id>","aud":"v","exp":<unix seconds>,"kid":"<signing key id>",
+//!          "iat":<unix seconds, may be fractional>, "uid":"<user id>"}
 //! ```
+//!
+//! `iat` (issued at) is optional, but a channel that revoked its tokens
+//! (`Channel::playback_tokens_not_before_ms`) accepts only tokens with an
+//! `iat` at or after the revocation; tokens this server signs carry it with
+//! millisecond precision. `uid` is put in tokens the server mints for a
+//! user (the web UI's players): such a token stops working when that user
+//! may no longer see the channel. It is ignored in tokens signed with a
+//! user's own key, since the key holder could write anything there.
 //!
 //! `sub` names what may be played: a channel's playback id, a VOD id or a
 //! clip id. `aud` is `v` for video (playlists and segments) and `t` for
@@ -125,6 +134,11 @@ pub struct PlaybackClaims {
     pub aud: PlaybackAudience,
     /// Expiry, unix seconds.
     pub exp: i64,
+    /// When it was issued (`iat`), unix milliseconds, if it says.
+    pub issued_at_ms: Option<i64>,
+    /// The user the server minted it for (`uid`), for tokens signed with
+    /// the server's own key; `None` otherwise.
+    pub minted_for: Option<String>,
     /// The signing key that verified it.
     pub key_id: String,
 }
@@ -289,6 +303,8 @@ struct Claims {
     /// NumericDate: seconds, possibly fractional.
     exp: Option<f64>,
     nbf: Option<f64>,
+    iat: Option<f64>,
+    uid: Option<String>,
     kid: Option<String>,
 }
 
@@ -412,10 +428,17 @@ pub fn verify_playback_token_with(
     if !audience_ok {
         return Err(TokenError::WrongAudience);
     }
+    let issued_at_ms = match claims.iat {
+        None => None,
+        Some(iat) if iat.is_finite() => Some((iat * 1000.0).floor() as i64),
+        Some(_) => return Err(TokenError::Malformed("iat")),
+    };
     Ok(PlaybackClaims {
         sub,
         aud: audience,
         exp,
+        issued_at_ms,
+        minted_for: claims.uid,
         key_id: parsed.key_id,
     })
 }
@@ -431,6 +454,19 @@ pub fn sign_playback_token(
     playback_id: &str,
     audience: PlaybackAudience,
     exp: i64,
+) -> Result<String> {
+    sign_playback_token_for(private_key_pem, key_id, playback_id, audience, exp, None)
+}
+
+/// [`sign_playback_token`] with `uid` = `user_id` when given; `iat` is
+/// now, to the millisecond.
+pub(crate) fn sign_playback_token_for(
+    private_key_pem: &str,
+    key_id: &str,
+    playback_id: &str,
+    audience: PlaybackAudience,
+    exp: i64,
+    user_id: Option<&str>,
 ) -> Result<String> {
     if key_id.is_empty() || key_id.len() > 128 {
         return Err(Error::invalid("key_id", "must be 1 to 128 bytes"));
@@ -457,12 +493,19 @@ pub fn sign_playback_token(
         Signer::Ec(_) => SigningAlgorithm::Es256,
     };
     let header = serde_json::json!({ "alg": alg.as_str(), "typ": "JWT", "kid": key_id });
-    let claims = serde_json::json!({
+    let iat = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut claims = serde_json::json!({
         "sub": playback_id,
         "aud": audience.as_str(),
         "exp": exp,
+        "iat": iat as f64 / 1000.0,
         "kid": key_id,
     });
+    if let Some(user_id) = user_id {
+        claims["uid"] = user_id.into();
+    }
     let signing_input = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -536,6 +579,8 @@ mod tests {
                     sub: "pb1".into(),
                     aud: PlaybackAudience::Video,
                     exp: NOW_S + 60,
+                    issued_at_ms: claims.issued_at_ms,
+                    minted_for: None,
                     key_id: "k1".into(),
                 }
             );

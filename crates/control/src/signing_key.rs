@@ -33,7 +33,7 @@ use crate::ids::{new_id, now_ms};
 use crate::page::{Page, PageRequest};
 use crate::playback_token::{
     PlaybackAudience, PlaybackClaims, SigningAlgorithm, TokenError, VerifyingKey,
-    generate_key_pair, sign_playback_token, token_key_id, verify_playback_token_with,
+    generate_key_pair, sign_playback_token_for, token_key_id, verify_playback_token_with,
 };
 
 /// Longest lifetime of a token minted by the server: one day.
@@ -277,13 +277,17 @@ impl Db {
         let Some((key, key_owner)) = self.verifying_key(&key_id).await? else {
             return Err(TokenError::UnknownKey(key_id));
         };
-        let claims = verify_playback_token_with(token, &key, playback_id, audience, now_ms)?;
+        let mut claims = verify_playback_token_with(token, &key, playback_id, audience, now_ms)?;
         let Some(owner) = self.playback_id_owner(playback_id).await? else {
             return Err(TokenError::UnknownPlaybackId);
         };
         match key_owner {
             None => Ok(claims),
-            Some(key_owner) if key_owner == owner => Ok(claims),
+            Some(key_owner) if key_owner == owner => {
+                // A user's key vouches for nothing about our users.
+                claims.minted_for = None;
+                Ok(claims)
+            }
             Some(_) => Err(TokenError::KeyNotAllowed),
         }
     }
@@ -298,13 +302,34 @@ impl Db {
         audience: PlaybackAudience,
         ttl: Duration,
     ) -> Result<String> {
+        self.mint_playback_token_for(playback_id, audience, ttl, None)
+            .await
+    }
+
+    /// [`Db::mint_playback_token`] for `user_id` (`uid` claim): the token
+    /// stops working when that user may no longer see the channel (the
+    /// API's check).
+    pub async fn mint_playback_token_for(
+        &self,
+        playback_id: &str,
+        audience: PlaybackAudience,
+        ttl: Duration,
+        user_id: Option<&str>,
+    ) -> Result<String> {
         if ttl < Duration::from_secs(1) || ttl > MINTED_TOKEN_TTL_MAX {
             return Err(Error::invalid("ttl", "must be 1 second to 1 day"));
         }
         let (key_id, private_key_pem) = self.server_signing_key().await?;
         // Bounded above, so the cast cannot overflow.
         let exp = now_ms() / 1000 + ttl.as_secs() as i64;
-        sign_playback_token(&private_key_pem, &key_id, playback_id, audience, exp)
+        sign_playback_token_for(
+            &private_key_pem,
+            &key_id,
+            playback_id,
+            audience,
+            exp,
+            user_id,
+        )
     }
 
     /// The server's key id and private key, creating them on first use.

@@ -62,8 +62,12 @@ pub struct UserUpdate {
     /// New role. The last admin cannot stop being one.
     pub role: Option<Role>,
     /// New password (plain text, at least 8 characters). Changing it ends
-    /// every session of the user (API tokens stay valid).
+    /// every session of the user and revokes their API tokens, unless
+    /// `keep_api_tokens`.
     pub password: Option<String>,
+    /// With a new password: keep the user's API tokens (a routine change,
+    /// not a suspected compromise). Default false.
+    pub keep_api_tokens: bool,
 }
 
 /// Shortest username, in characters.
@@ -259,8 +263,10 @@ impl Db {
     }
 
     /// Changes a user's email, role or password and returns the user as
-    /// updated. A password change also ends all of the user's sessions, in
-    /// the same transaction.
+    /// updated. A password change also ends all of the user's sessions and
+    /// (unless [`UserUpdate::keep_api_tokens`]) revokes their API tokens,
+    /// in the same transaction: whoever learned the old password, or a
+    /// token minted with it, is locked out.
     ///
     /// [`Error::NotFound`] if there is no such user, [`Error::Invalid`] on a
     /// bad email or password, [`Error::Conflict`] (`what` = "email") when
@@ -313,6 +319,13 @@ impl Db {
                 .bind(user_id)
                 .execute(&mut *tx)
                 .await?;
+            if !update.keep_api_tokens {
+                let revoked = sqlx::query("DELETE FROM api_token WHERE user_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tracing::info!(%user_id, tokens = revoked.rows_affected(), "password changed; API tokens revoked");
+            }
         }
         tx.commit().await?;
         tracing::info!(%user_id, "user updated");

@@ -37,6 +37,11 @@ pub struct IngestConfig {
     /// most this much added latency. 0 reads as soon as bytes arrive, as
     /// do low-latency (LL-HLS) channels whatever this says.
     pub media_batch_ms: u64,
+    /// RTMP connections open at once; more are closed at accept with a
+    /// log line. Default 1000.
+    pub max_connections: u32,
+    /// RTMP connections open at once from one IP address. Default 32.
+    pub max_connections_per_ip: u32,
 }
 
 impl Default for IngestConfig {
@@ -51,6 +56,8 @@ impl Default for IngestConfig {
             max_message_bytes: 8 << 20,
             queue_depth: 1024,
             media_batch_ms: 30,
+            max_connections: 1000,
+            max_connections_per_ip: 32,
         }
     }
 }
@@ -96,6 +103,17 @@ impl IngestConfig {
             return Err(format!(
                 "rtmp.media_batch_ms must be between 0 and 500, not {}",
                 self.media_batch_ms
+            ));
+        }
+        if self.max_connections == 0 || self.max_connections_per_ip == 0 {
+            return Err(
+                "rtmp.max_connections and rtmp.max_connections_per_ip must be at least 1".into(),
+            );
+        }
+        if self.max_connections_per_ip > self.max_connections {
+            return Err(format!(
+                "rtmp.max_connections_per_ip ({}) must not exceed rtmp.max_connections ({})",
+                self.max_connections_per_ip, self.max_connections
             ));
         }
         Ok(())

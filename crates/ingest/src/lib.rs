@@ -15,11 +15,13 @@ mod connection;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod limits;
 mod server;
 
 pub use config::IngestConfig;
 pub use connection::{Connection, Event};
 pub use error::{Error, Result};
+pub use limits::LimitRefusal;
 pub use server::{
     Arrival, CONNECTIONS, OPEN_CONNECTIONS, PublishGrant, PublishHandler, PublishRequest, Refusal,
     describe_metrics, serve,

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, timeout_at};
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::limits::{ConnectionLimits, LimitRefusal};
 use crate::{Connection, Error, Event, IngestConfig};
 
 /// A client's request to publish.
@@ -46,6 +47,10 @@ pub enum Refusal {
     UnknownKey,
     #[error("channel {0:?} is disabled")]
     Disabled(String),
+    #[error("channel {0:?} is suspended by an administrator")]
+    Suspended(String),
+    #[error("the owner of channel {0:?} may not publish (their account is a viewer)")]
+    OwnerMayNotPublish(String),
     #[error("channel {0:?} is already live (another publisher is using this stream key)")]
     Busy(String),
     #[error("server error: {0}")]
@@ -58,7 +63,9 @@ impl Refusal {
         match self {
             Refusal::UnknownKey => "NetStream.Publish.BadName",
             Refusal::Busy(_) => "NetStream.Publish.BadName",
-            Refusal::Disabled(_) => "NetStream.Publish.Rejected",
+            Refusal::Disabled(_) | Refusal::Suspended(_) | Refusal::OwnerMayNotPublish(_) => {
+                "NetStream.Publish.Rejected"
+            }
             Refusal::Internal(_) => "NetStream.Publish.Failed",
         }
     }
@@ -68,6 +75,8 @@ impl Refusal {
         match self {
             Refusal::UnknownKey => "bad_key",
             Refusal::Disabled(_) => "disabled",
+            Refusal::Suspended(_) => "suspended",
+            Refusal::OwnerMayNotPublish(_) => "not_a_creator",
             Refusal::Busy(_) => "busy",
             Refusal::Internal(_) => "internal",
         }
@@ -117,8 +126,10 @@ pub async fn serve<H: PublishHandler>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+    let limits = ConnectionLimits::new(config.max_connections, config.max_connections_per_ip);
     let config = Arc::new(config);
     let mut tasks = tokio::task::JoinSet::new();
+    let mut refusals = RefusalLog::default();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -135,6 +146,17 @@ pub async fn serve<H: PublishHandler>(
                 continue;
             }
         };
+        let permit = match limits.acquire(peer.ip()) {
+            Ok(permit) => permit,
+            Err(refusal) => {
+                // Closed before the handshake: the socket costs nothing more.
+                drop(socket);
+                metrics::counter!(CONNECTIONS, "outcome" => "refused_too_many_connections")
+                    .increment(1);
+                refusals.note(peer, refusal);
+                continue;
+            }
+        };
         let conn_id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
         let span = info_span!("rtmp", conn = conn_id, %peer);
         let config = config.clone();
@@ -142,6 +164,7 @@ pub async fn serve<H: PublishHandler>(
         let mut shutdown = shutdown.clone();
         tasks.spawn(
             async move {
+                let _permit = permit;
                 info!("RTMP connection opened");
                 metrics::gauge!(OPEN_CONNECTIONS).increment(1.0);
                 let outcome = tokio::select! {
@@ -176,8 +199,38 @@ pub async fn serve<H: PublishHandler>(
     while tasks.join_next().await.is_some() {}
 }
 
+/// Log lines about refused connections: each refusal is logged, but at most
+/// one line per second (with the number left out since), so a flood does
+/// not flood the log too.
+#[derive(Default)]
+struct RefusalLog {
+    last: Option<StdInstant>,
+    suppressed: u64,
+}
+
+impl RefusalLog {
+    fn note(&mut self, peer: SocketAddr, refusal: LimitRefusal) {
+        let now = StdInstant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            self.suppressed += 1;
+            return;
+        }
+        warn!(
+            %peer,
+            suppressed = self.suppressed,
+            "RTMP connection refused: {refusal}"
+        );
+        self.last = Some(now);
+        self.suppressed = 0;
+    }
+}
+
 /// RTMP connections by outcome: `published`, `refused_bad_key`,
-/// `refused_disabled`, `refused_busy`, `refused_internal`,
+/// `refused_disabled`, `refused_suspended`, `refused_not_a_creator`,
+/// `refused_busy`, `refused_internal`, `refused_too_many_connections`,
 /// `unsupported_codec`, `protocol_error`, `timeout`, `socket_error`. A
 /// connection that published and later failed counts as published.
 pub const CONNECTIONS: &str = "aethex_rtmp_connections_total";
@@ -194,6 +247,8 @@ fn refusal_outcome(refusal: &Refusal) -> &'static str {
     match refusal {
         Refusal::UnknownKey => "refused_bad_key",
         Refusal::Disabled(_) => "refused_disabled",
+        Refusal::Suspended(_) => "refused_suspended",
+        Refusal::OwnerMayNotPublish(_) => "refused_not_a_creator",
         Refusal::Busy(_) => "refused_busy",
         Refusal::Internal(_) => "refused_internal",
     }

@@ -27,6 +27,22 @@ pub struct Config {
     pub password: control::PasswordConfig,
     pub webhooks: control::WebhookConfig,
     pub outbound: outbound::OutboundConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// Where Prometheus `/metrics` is served (the `[metrics]` section).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// An address of its own for `/metrics` (env `AETHEX_METRICS_ADDR`),
+    /// e.g. `127.0.0.1:9090`; then the main port has none. Empty: on the
+    /// main HTTP port, for loopback clients and admin API tokens only
+    /// (unless `public`).
+    pub listen: String,
+    /// Serve `/metrics` on the main HTTP port to anyone (env
+    /// `AETHEX_METRICS_PUBLIC`). Default false: stream names, viewer
+    /// counts and traffic are an operator's business.
+    pub public: bool,
 }
 
 impl Default for Config {
@@ -43,6 +59,7 @@ impl Default for Config {
             password: control::PasswordConfig::default(),
             webhooks: control::WebhookConfig::default(),
             outbound: outbound::OutboundConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -104,7 +121,7 @@ impl Config {
             v.parse::<std::net::SocketAddr>().map_err(|_| {
                 anyhow::anyhow!("AETHEX_METRICS_ADDR={v:?} is not an address like 127.0.0.1:9090")
             })?;
-            self.http.metrics_listen = v;
+            self.metrics.listen = v;
         }
         if let Some(v) = nonempty("AETHEX_HTTP_PUBLIC_URL") {
             self.http.public_url = v;
@@ -150,14 +167,16 @@ impl Config {
     }
 
     /// The effective configuration as TOML with secrets replaced by
-    /// `"(redacted)"` (for `aethex config check`).
+    /// `"(redacted)"` (for `aethex config check`), the security-relevant
+    /// sections explained in comments.
     pub fn to_redacted_toml(&self) -> anyhow::Result<String> {
         let mut c = self.clone();
         c.database_url = crate::commands::redact(&c.database_url);
         if !c.storage.s3_secret_access_key.is_empty() {
             c.storage.s3_secret_access_key = "(redacted)".into();
         }
-        Ok(toml::to_string_pretty(&c)?)
+        let text = toml::to_string_pretty(&c)?;
+        Ok(text.replacen("[outbound]\n", OUTBOUND_NOTE, 1))
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
@@ -182,16 +201,12 @@ impl Config {
         if let Err(e) = self.password.validate() {
             bail!("{e}");
         }
-        if !self.http.metrics_listen.is_empty()
-            && self
-                .http
-                .metrics_listen
-                .parse::<std::net::SocketAddr>()
-                .is_err()
+        if !self.metrics.listen.is_empty()
+            && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()
         {
             bail!(
-                "http.metrics_listen = {:?} is not an address like 127.0.0.1:9090",
-                self.http.metrics_listen
+                "metrics.listen = {:?} is not an address like 127.0.0.1:9090",
+                self.metrics.listen
             );
         }
         Ok(())
@@ -230,6 +245,23 @@ impl Config {
         })
     }
 }
+
+/// What `config check` says above `[outbound]`.
+const OUTBOUND_NOTE: &str = "\
+# Connections the server opens on users' behalf (webhook deliveries;
+# simulcast targets and pulls later) may only go to public unicast
+# addresses, checked after DNS resolution on the address connected to:
+# loopback, private (RFC 1918), CGNAT (100.64/10), link-local (cloud
+# metadata), unique-local IPv6, IPv4-mapped IPv6, multicast, documentation
+# and reserved ranges are refused.
+#   allow_private_networks (env AETHEX_OUTBOUND_ALLOW_PRIVATE_NETWORKS):
+#     also allow loopback, private, CGNAT and unique-local addresses
+#     (link-local stays refused).
+#   allowed_hosts (env AETHEX_OUTBOUND_ALLOWED_HOSTS, comma-separated):
+#     host names, addresses or CIDR ranges allowed whatever they are,
+#     e.g. [\"hooks.lan\", \"10.0.5.0/24\"].
+[outbound]
+";
 
 /// `AETHEX_A_B` for the path `a.b`.
 fn env_name(path: &[&String]) -> String {

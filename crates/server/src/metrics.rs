@@ -126,6 +126,63 @@ pub fn router<S: Clone + Send + Sync + 'static>(handle: PrometheusHandle) -> Rou
     )
 }
 
+/// `GET /metrics` on the public HTTP port: for anyone when `public`, else
+/// only for loopback clients (a Prometheus on the same box, `curl` by the
+/// operator) and requests with an admin's API token; others get 403.
+pub fn guarded_router<S: Clone + Send + Sync + 'static>(
+    handle: PrometheusHandle,
+    db: control::Db,
+    public: bool,
+) -> Router<S> {
+    router(handle).layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let db = db.clone();
+            async move {
+                let (peer, bearer) = credentials(&req);
+                if public || allowed(&db, peer, bearer).await {
+                    return next.run(req).await;
+                }
+                let body = serde_json::json!({"error": {
+                    "code": "forbidden",
+                    "message": "metrics are served to loopback clients and admin API tokens; \
+                                set [metrics] public = true or [metrics] listen to change that",
+                }});
+                (axum::http::StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+            }
+        },
+    ))
+}
+
+/// The request's peer address and bearer token, if any.
+fn credentials(req: &axum::extract::Request) -> (Option<std::net::IpAddr>, Option<String>) {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let bearer = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, secret)| secret.trim().to_owned());
+    (peer, bearer)
+}
+
+/// A loopback peer, or an admin's bearer token.
+async fn allowed(db: &control::Db, peer: Option<std::net::IpAddr>, bearer: Option<String>) -> bool {
+    if peer.is_some_and(|ip| ip.is_loopback()) {
+        return true;
+    }
+    let Some(secret) = bearer else {
+        return false;
+    };
+    matches!(
+        db.api_token_by_secret(&secret).await,
+        Ok(Some((user, _))) if user.role == control::Role::Admin
+    )
+}
+
 /// Copies storage's counters into gauges until shutdown.
 pub async fn poll_storage(media: Media, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(STORAGE_POLL);
@@ -154,5 +211,63 @@ pub async fn poll_storage(media: Media, mut shutdown: watch::Receiver<bool>) {
         if reads > 0 {
             metrics::gauge!("aethex_hot_cache_hit_ratio").set(c.hits as f64 / reads as f64);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::extract::ConnectInfo;
+    use std::net::SocketAddr;
+    use tower::ServiceExt;
+
+    /// `GET /metrics` from `peer` with an optional bearer token.
+    async fn scrape(app: &Router, peer: [u8; 4], bearer: Option<&str>) -> u16 {
+        let mut req = axum::http::Request::get("/metrics");
+        if let Some(token) = bearer {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        let mut req = req.body(axum::body::Body::empty()).unwrap();
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from((peer, 40000))));
+        app.clone().oneshot(req).await.unwrap().status().as_u16()
+    }
+
+    #[tokio::test]
+    async fn metrics_on_the_public_port_are_for_loopback_and_admins() {
+        let db = control::testutil::TestDb::sqlite().await;
+        let handle = PrometheusBuilder::new().build_recorder().handle();
+        let admin = db
+            .create_user(control::NewUser {
+                username: "root".into(),
+                email: None,
+                password: control::testutil::PASSWORD.into(),
+                role: control::Role::Admin,
+            })
+            .await
+            .unwrap();
+        let creator = control::testutil::user(&db, "someone").await;
+        let admin_token = db
+            .create_api_token(&admin.user_id, "m")
+            .await
+            .unwrap()
+            .secret;
+        let creator_token = db
+            .create_api_token(&creator.user_id, "m")
+            .await
+            .unwrap()
+            .secret;
+        let guarded: Router = guarded_router(handle.clone(), (*db).clone(), false);
+        let outside = [203, 0, 113, 5];
+        assert_eq!(scrape(&guarded, outside, None).await, 403);
+        assert_eq!(scrape(&guarded, outside, Some(&creator_token)).await, 403);
+        assert_eq!(
+            scrape(&guarded, outside, Some("aethex_nonsense")).await,
+            403
+        );
+        assert_eq!(scrape(&guarded, outside, Some(&admin_token)).await, 200);
+        assert_eq!(scrape(&guarded, [127, 0, 0, 1], None).await, 200);
+        let public: Router = guarded_router(handle, (*db).clone(), true);
+        assert_eq!(scrape(&public, outside, None).await, 200);
     }
 }

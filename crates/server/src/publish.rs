@@ -22,8 +22,20 @@ impl PublishHandler for Publisher {
                 return Err(Refusal::Internal("database unavailable".into()));
             }
         };
+        if channel.suspended {
+            return Err(Refusal::Suspended(channel.slug));
+        }
         if !channel.enabled {
             return Err(Refusal::Disabled(channel.slug));
+        }
+        // A creator demoted to viewer no longer streams.
+        match self.db.user(&channel.owner_user_id).await {
+            Ok(Some(owner)) if owner.role != control::Role::Viewer => {}
+            Ok(_) => return Err(Refusal::OwnerMayNotPublish(channel.slug)),
+            Err(e) => {
+                error!(error = %e, "channel owner lookup failed");
+                return Err(Refusal::Internal("database unavailable".into()));
+            }
         }
         match self.live.start(&channel, self.queue_depth).await {
             Ok(publish) => {
@@ -31,7 +43,7 @@ impl PublishHandler for Publisher {
                 // session's registration found nothing to cut: look again
                 // now that the session is registered, and cut it ourselves.
                 match self.db.channel(&channel.channel_id).await {
-                    Ok(Some(now)) if now.enabled => {}
+                    Ok(Some(now)) if now.accepts_publishers() => {}
                     Ok(_) => {
                         self.live.stop(&channel.channel_id);
                         return Err(Refusal::Disabled(channel.slug));

@@ -115,6 +115,12 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
         public_url: config.http.public_url.trim_end_matches('/').to_owned(),
         outbound,
         webhooks: config.webhooks.clone(),
+        media_origins: url::Url::parse(&config.storage.public_base_url)
+            .ok()
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|o| o != "null")
+            .into_iter()
+            .collect(),
     };
     let app = api::router(
         api::AppState {
@@ -124,18 +130,17 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
         },
         api_options,
     );
-    // Prometheus: on the main port, or on its own address.
-    let app = if config.http.metrics_listen.is_empty() {
-        app.merge(crate::metrics::router(metrics))
+    // Prometheus: on the main port (guarded), or on its own address.
+    let app = if config.metrics.listen.is_empty() {
+        app.merge(crate::metrics::guarded_router(
+            metrics,
+            db.clone(),
+            config.metrics.public,
+        ))
     } else {
-        let listener = TcpListener::bind(&config.http.metrics_listen)
+        let listener = TcpListener::bind(&config.metrics.listen)
             .await
-            .with_context(|| {
-                format!(
-                    "cannot listen for metrics on {}",
-                    config.http.metrics_listen
-                )
-            })?;
+            .with_context(|| format!("cannot listen for metrics on {}", config.metrics.listen))?;
         info!(metrics = %listener.local_addr()?, "serving Prometheus metrics at /metrics");
         let metrics_app: axum::Router = crate::metrics::router(metrics);
         let shutdown = http_shutdown_rx.clone();

@@ -68,8 +68,11 @@ async fn metrics_during_a_live_publish() {
     let media_url = wait_for_media_url(&server, &ch.playback_id, Duration::from_secs(15)).await;
 
     // Two "players" reload the live playlist; their user agents differ.
+    // The first also makes up X-Forwarded-For addresses: without
+    // `trust_forwarded_for` those are not who it is, so it stays one viewer.
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(8);
+    let mut forged = 0;
     while Instant::now() < deadline {
         for ua in ["player-one", "player-two"] {
             let r = client
@@ -80,6 +83,15 @@ async fn metrics_during_a_live_publish() {
                 .unwrap();
             assert_eq!(r.status(), 200);
         }
+        forged += 1;
+        let r = client
+            .get(&media_url)
+            .header("user-agent", "player-one")
+            .header("x-forwarded-for", format!("198.51.100.{forged}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
@@ -205,7 +217,7 @@ async fn metrics_on_their_own_address() {
     let port = free_port();
     let server = Server::start_with_config(
         Database::Sqlite,
-        &format!("[http]\nmetrics_listen = \"127.0.0.1:{port}\"\n"),
+        &format!("[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
     )
     .await;
     let m = scrape(&format!("http://127.0.0.1:{port}/metrics")).await;

@@ -41,6 +41,17 @@ fn config_check_validates_and_redacts() {
     );
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(printed.contains("[storage]"), "{printed}");
+    // The outbound-address policy is explained where it is set.
+    for needle in [
+        "[outbound]",
+        "allow_private_networks = false",
+        "allowed_hosts = []",
+        "AETHEX_OUTBOUND_ALLOW_PRIVATE_NETWORKS",
+        "AETHEX_OUTBOUND_ALLOWED_HOSTS",
+        "link-local",
+    ] {
+        assert!(printed.contains(needle), "{needle}: {printed}");
+    }
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");

@@ -283,3 +283,165 @@ async fn clip_downloads_stream_from_storage() {
     assert!(read.iter().all(|n| *n > 0), "every reader got bytes");
     assert!(growth_mib < 50, "RSS grew by {growth_mib} MiB");
 }
+
+/// A user through the CLI, and an API token of theirs.
+async fn user_with_token(server: &Server, username: &str, role: &str) -> String {
+    let out = server.aethex(&[
+        "user",
+        "create",
+        "--username",
+        username,
+        "--password",
+        "correct horse battery",
+        "--role",
+        role,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = control::Db::connect(&server.database_url()).await.unwrap();
+    let user = db.user_by_username(username).await.unwrap().unwrap();
+    let token = db
+        .create_api_token(&user.user_id, "t")
+        .await
+        .unwrap()
+        .secret;
+    db.close().await;
+    token
+}
+
+async fn call(method: reqwest::Method, url: &str, token: &str, body: Value) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .request(method, url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (
+        status,
+        serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or(Value::Null),
+    )
+}
+
+/// Waits (≤ 20 s) for a server log line containing `needle`.
+async fn wait_for_log(server: &Server, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !server.log().contains(needle) {
+        assert!(
+            Instant::now() < deadline,
+            "no log line with {needle:?} in 20 s:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A creator demoted to viewer stops streaming at once and cannot publish
+/// again; a channel an admin suspended refuses its publisher, with a log
+/// line saying why.
+#[tokio::test(flavor = "multi_thread")]
+async fn demoted_and_suspended_creators_cannot_publish() {
+    let server = Server::start(Database::Sqlite).await;
+    let ch = server.create_channel("streamer");
+    let admin = user_with_token(&server, "root", "admin").await;
+    let db = control::Db::connect(&server.database_url()).await.unwrap();
+    let owner = db.user_by_username("streamer").await.unwrap().unwrap();
+    db.close().await;
+    let url = format!("{}/{}", ch.rtmp_url, ch.stream_key);
+    let mut publisher = Publisher::ffmpeg("h264_aac_360p30_nobframes.flv", &url, 30);
+    wait_for_media_url(&server, &ch.playback_id, Duration::from_secs(15)).await;
+
+    let (status, body) = call(
+        reqwest::Method::PATCH,
+        &server.url(&format!("/api/v1/users/{}", owner.user_id)),
+        &admin,
+        json!({"role": "viewer"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    // The broadcast ends now, and the publisher is let go (its stream
+    // had 25 s to go).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while publisher.child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "publisher still connected 15 s after the demotion: {}",
+            publisher.report()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut again = Publisher::ffmpeg("h264_aac_360p30_nobframes.flv", &url, 5);
+    let (ok, _) = again.wait(Duration::from_secs(20));
+    assert!(!ok, "a viewer's channel published");
+    wait_for_log(&server, "may not publish (their account is a viewer)").await;
+
+    // Creator again, but suspended by the admin.
+    let (status, body) = call(
+        reqwest::Method::PATCH,
+        &server.url(&format!("/api/v1/users/{}", owner.user_id)),
+        &admin,
+        json!({"role": "creator"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = call(
+        reqwest::Method::POST,
+        &server.url(&format!("/api/v1/channels/{}/disable", ch.channel_id)),
+        &admin,
+        json!({}),
+    )
+    .await;
+    assert_eq!((status, &body["suspended"]), (200, &json!(true)), "{body}");
+    let mut suspended = Publisher::ffmpeg("h264_aac_360p30_nobframes.flv", &url, 5);
+    let (ok, _) = suspended.wait(Duration::from_secs(20));
+    assert!(!ok, "a suspended channel published");
+    wait_for_log(&server, "is suspended by an administrator").await;
+}
+
+/// RTMP connections are capped per address (here 2): the next one is
+/// closed at once, before any handshake, with a log line; when one
+/// closes, a new one is taken again.
+#[tokio::test(flavor = "multi_thread")]
+async fn rtmp_connections_are_capped_per_address() {
+    use tokio::io::AsyncReadExt;
+    let server = Server::start_with_env(
+        Database::Sqlite,
+        "",
+        &[("AETHEX_RTMP_MAX_CONNECTIONS_PER_IP", "2")],
+    )
+    .await;
+    let addr = format!("127.0.0.1:{}", server.rtmp_port);
+    let first = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _second = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // Give the server a moment to count them (accepts are in order).
+    wait_for_log(&server, "RTMP connection opened").await;
+    let mut third = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(5), third.read(&mut buf))
+        .await
+        .expect("closed well before the 10 s handshake timeout");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    wait_for_log(&server, "RTMP connection refused").await;
+    assert!(
+        server.log().contains("(rtmp.max_connections_per_ip)"),
+        "{}",
+        server.log()
+    );
+    drop(first);
+    // A place is free again: a new connection is held open (waiting for
+    // its handshake).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut fourth = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let held = tokio::time::timeout(Duration::from_millis(500), fourth.read(&mut buf)).await;
+        if held.is_err() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no place freed after a close");
+    }
+}

@@ -61,6 +61,9 @@ pub(crate) struct ChangePasswordRequest {
     pub current_password: String,
     /// At least 8 characters.
     pub new_password: String,
+    /// Keep your API tokens. Default false: changing the password revokes
+    /// them (and ends every session), locking out whoever knew the old one.
+    pub keep_api_tokens: Option<bool>,
 }
 
 /// A password change: the user, and with a cookie session the new session
@@ -225,9 +228,10 @@ async fn update_me(
     Ok(Json(user.into()))
 }
 
-/// Change the current user's password. Ends all their sessions; a cookie
-/// caller gets a new one (new cookies and CSRF token). Wrong current
-/// passwords count against the login limit.
+/// Change the current user's password. Ends all their sessions (a cookie
+/// caller gets a new one: new cookies and CSRF token) and revokes their API
+/// tokens unless `keep_api_tokens` (a token caller's own token included).
+/// Wrong current passwords count against the login limit.
 #[utoipa::path(post, path = "/me/password", tag = "auth",
     request_body = ChangePasswordRequest,
     responses(
@@ -266,6 +270,7 @@ async fn change_password(
             &principal.user.user_id,
             UserUpdate {
                 password: Some(body.new_password),
+                keep_api_tokens: body.keep_api_tokens.unwrap_or(false),
                 ..UserUpdate::default()
             },
         )

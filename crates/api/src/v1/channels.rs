@@ -51,6 +51,19 @@ pub(super) fn router() -> OpenApiRouter<Ctx> {
         .routes(routes!(reset_stream_key))
         .routes(routes!(disable_channel))
         .routes(routes!(enable_channel))
+        .routes(routes!(rotate_playback_id))
+        .routes(routes!(revoke_playback_tokens))
+}
+
+/// 403 for a suspended channel when the caller is not an admin.
+fn refuse_if_suspended(caller: &Caller, channel: &Channel, what: &str) -> Result<(), ApiError> {
+    if channel.suspended && !caller.is_admin() {
+        return Err(ApiError::forbidden(
+            "channel_suspended",
+            format!("an administrator suspended this channel; only an administrator can {what}"),
+        ));
+    }
+    Ok(())
 }
 
 /// A channel. Never carries the stream key.
@@ -64,8 +77,15 @@ pub(crate) struct ChannelBody {
     /// Broadcast state: idle, or the status of the broadcast in progress.
     #[schema(schema_with = schema::channel_status)]
     pub status: ChannelStatus,
-    /// A disabled channel refuses publishers.
+    /// A disabled channel refuses publishers (its owner's switch).
     pub enabled: bool,
+    /// Suspended by an administrator: refuses publishers and stream key
+    /// resets until an administrator enables it again.
+    pub suspended: bool,
+    /// Playback tokens issued before this instant (unix milliseconds) are
+    /// refused (`revoke-playback-tokens`, `rotate-playback-id`, becoming
+    /// private or signed); `null`: none revoked.
+    pub playback_tokens_not_before_ms: Option<i64>,
     #[schema(schema_with = schema::latency_mode)]
     pub latency_mode: LatencyMode,
     /// How long a dropped publisher may come back and continue the same
@@ -151,6 +171,8 @@ pub(crate) fn channel_body(
         slug: c.slug,
         title: c.title,
         enabled: c.enabled,
+        suspended: c.suspended,
+        playback_tokens_not_before_ms: c.playback_tokens_not_before_ms,
         latency_mode: c.latency_mode,
         reconnect_window_s: c.reconnect_window_s,
         ladder: c.ladder,
@@ -432,6 +454,7 @@ fn parse_update(ctx: &Ctx, req: UpdateChannelRequest) -> Result<ChannelUpdate, A
         segment_format: parse_enum(req.segment_format)?,
         ladder: req.ladder,
         enabled: None,
+        suspended: None,
         record: req.record,
         visibility: parse_enum(req.visibility)?,
         playback_policy: parse_enum(req.playback_policy)?,
@@ -743,7 +766,7 @@ async fn delete_channel(
     responses(
         (status = 200, body = ChannelWithKeyBody),
         (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
+        (status = 403, description = "Not its owner or an admin, or suspended (admins only)", body = ErrorBody),
         (status = 404, body = ErrorBody),
     ))]
 async fn reset_stream_key(
@@ -751,7 +774,8 @@ async fn reset_stream_key(
     caller: Caller,
     ApiPath(channel_id): ApiPath<String>,
 ) -> Result<Json<ChannelWithKeyBody>, ApiError> {
-    access::channel_to_manage(&ctx, &caller, &channel_id).await?;
+    let channel = access::channel_to_manage(&ctx, &caller, &channel_id).await?;
+    refuse_if_suspended(&caller, &channel, "reset its stream key")?;
     let stream_key = ctx.db.reset_stream_key(&channel_id).await?;
     let channel = ctx
         .db
@@ -769,6 +793,8 @@ async fn reset_stream_key(
 
 /// Disable a channel (owner or admin): publishes are refused, and a
 /// broadcast in progress ends now, without a reconnect window. Idempotent.
+/// An administrator's disable is a suspension: the owner cannot enable the
+/// channel (or reset its stream key) again; only an administrator can.
 #[utoipa::path(post, path = "/channels/{channel_id}/disable", tag = "channels",
     params(("channel_id" = String, Path)),
     responses(
@@ -783,35 +809,41 @@ async fn disable_channel(
     ApiPath(channel_id): ApiPath<String>,
 ) -> Result<Json<ChannelBody>, ApiError> {
     let before = access::channel_to_manage(&ctx, &caller, &channel_id).await?;
-    let channel = ctx
-        .db
-        .update_channel(
-            &channel_id,
-            ChannelUpdate {
-                enabled: Some(false),
-                ..ChannelUpdate::default()
-            },
-        )
-        .await?;
+    let update = if caller.is_admin() {
+        ChannelUpdate {
+            suspended: Some(true),
+            ..ChannelUpdate::default()
+        }
+    } else {
+        ChannelUpdate {
+            enabled: Some(false),
+            ..ChannelUpdate::default()
+        }
+    };
+    let channel = ctx.db.update_channel(&channel_id, update).await?;
+    if caller.is_admin() && !before.suspended {
+        tracing::info!(%channel_id, admin = ?caller.user_id(), "channel suspended");
+    }
     // Ingest refuses the channel from now on; cut what is on air.
     if let Some(current) = current_live_stream(&ctx, &channel_id).await? {
         end_broadcast(&ctx, &current, "channel disabled").await?;
     }
     let body = load_body(&ctx, &caller, channel).await?;
-    if before.enabled {
+    if before.accepts_publishers() {
         channel_updated(&ctx, &body).await;
     }
     Ok(Json(body))
 }
 
 /// Enable a channel (owner or admin): it accepts publishes again.
-/// Idempotent.
+/// Idempotent. An administrator's enable also lifts a suspension; a
+/// suspended channel's owner gets 403.
 #[utoipa::path(post, path = "/channels/{channel_id}/enable", tag = "channels",
     params(("channel_id" = String, Path)),
     responses(
         (status = 200, body = ChannelBody),
         (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
+        (status = 403, description = "Not its owner or an admin, or suspended (admins only)", body = ErrorBody),
         (status = 404, body = ErrorBody),
     ))]
 async fn enable_channel(
@@ -820,19 +852,68 @@ async fn enable_channel(
     ApiPath(channel_id): ApiPath<String>,
 ) -> Result<Json<ChannelBody>, ApiError> {
     let before = access::channel_to_manage(&ctx, &caller, &channel_id).await?;
+    refuse_if_suspended(&caller, &before, "enable it")?;
     let channel = ctx
         .db
         .update_channel(
             &channel_id,
             ChannelUpdate {
                 enabled: Some(true),
+                suspended: caller.is_admin().then_some(false),
                 ..ChannelUpdate::default()
             },
         )
         .await?;
     let body = load_body(&ctx, &caller, channel).await?;
-    if !before.enabled {
+    if !before.accepts_publishers() {
         channel_updated(&ctx, &body).await;
     }
+    Ok(Json(body))
+}
+
+/// Give the channel a new playback id (owner or admin). The old id stops
+/// playing at once, and every playback token issued so far is revoked
+/// (signed channels' viewers need new tokens, for the new id). Share the
+/// new `playback_url`.
+#[utoipa::path(post, path = "/channels/{channel_id}/rotate-playback-id", tag = "channels",
+    params(("channel_id" = String, Path)),
+    responses(
+        (status = 200, body = ChannelBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+async fn rotate_playback_id(
+    State(ctx): State<Ctx>,
+    caller: Caller,
+    ApiPath(channel_id): ApiPath<String>,
+) -> Result<Json<ChannelBody>, ApiError> {
+    access::channel_to_manage(&ctx, &caller, &channel_id).await?;
+    let channel = ctx.db.rotate_playback_id(&channel_id).await?;
+    let body = load_body(&ctx, &caller, channel).await?;
+    channel_updated(&ctx, &body).await;
+    Ok(Json(body))
+}
+
+/// Revoke the channel's playback tokens (owner or admin): tokens issued
+/// before now stop working at once, on every node, whoever signed them
+/// (tokens without an `iat` claim too). The playback id stays.
+#[utoipa::path(post, path = "/channels/{channel_id}/revoke-playback-tokens", tag = "channels",
+    params(("channel_id" = String, Path)),
+    responses(
+        (status = 200, body = ChannelBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    ))]
+async fn revoke_playback_tokens(
+    State(ctx): State<Ctx>,
+    caller: Caller,
+    ApiPath(channel_id): ApiPath<String>,
+) -> Result<Json<ChannelBody>, ApiError> {
+    access::channel_to_manage(&ctx, &caller, &channel_id).await?;
+    let channel = ctx.db.revoke_playback_tokens(&channel_id).await?;
+    let body = load_body(&ctx, &caller, channel).await?;
+    channel_updated(&ctx, &body).await;
     Ok(Json(body))
 }

@@ -160,6 +160,8 @@ fn seconds_to_ms(field: &'static str, seconds: f64) -> Result<i64, ApiError> {
         (status = 401, body = ErrorBody),
         (status = 404, description = "No such source, or not yours to see", body = ErrorBody),
         (status = 422, description = "Bad range (or no media in it), or both or neither source", body = ErrorBody),
+        (status = 429, description = "`[api] clips_per_hour_per_user` clips made in the last hour, or too many exports queued",
+            body = ErrorBody, headers(("retry-after" = u64))),
     ))]
 async fn create_clip(
     State(ctx): State<Ctx>,
@@ -167,6 +169,10 @@ async fn create_clip(
     ApiJson(body): ApiJson<CreateClipRequest>,
 ) -> Result<(StatusCode, Json<ClipBody>), ApiError> {
     let user_id = caller.require()?.user.user_id.clone();
+    check_clip_rate(&ctx, &caller, &user_id).await?;
+    if body.export == Some(ExportFormat::Mp4) {
+        check_export_queue(&ctx, &caller, &user_id).await?;
+    }
     let start_ms = seconds_to_ms("start_s", body.start_s)?;
     let end_ms = seconds_to_ms("end_s", body.end_s)?;
     if end_ms <= start_ms {
@@ -262,20 +268,64 @@ async fn create_clip(
             start_ms,
             end_ms,
             title: body.title.unwrap_or_default(),
-            created_by_user_id: Some(user_id),
+            created_by_user_id: Some(user_id.clone()),
         })
         .await?;
     // Instant: its playlist is made from the segment index on request.
     let mut clip = ctx.db.finish_clip(&clip.clip_id).await?;
     live::enqueue_clip_ready(&ctx.db, &clip).await;
     if body.export == Some(ExportFormat::Mp4) {
-        clip = ctx.db.request_clip_export(&clip.clip_id).await?;
+        clip = ctx
+            .db
+            .request_clip_export_by(&clip.clip_id, Some(&user_id))
+            .await?;
         live::wake_clip_exporter();
     }
     Ok((
         StatusCode::CREATED,
         Json(clip_body(&ctx, &caller, clip, &channel).await?),
     ))
+}
+
+/// 429 when `user_id` made `[api] clips_per_hour_per_user` clips in the
+/// last hour; `Retry-After` says when the oldest of them leaves the hour.
+async fn check_clip_rate(ctx: &Ctx, caller: &Caller, user_id: &str) -> Result<(), ApiError> {
+    const HOUR_MS: i64 = 3600 * 1000;
+    let limit = ctx.options().config.clips_per_hour_per_user;
+    if caller.is_admin() {
+        return Ok(());
+    }
+    let now = now_ms();
+    let (made, oldest) = ctx.db.clips_made_since(user_id, now - HOUR_MS).await?;
+    if made < u64::from(limit) {
+        return Ok(());
+    }
+    let wait_ms = oldest.map_or(HOUR_MS, |t| t + HOUR_MS - now).max(1000);
+    Err(ApiError::too_many_requests(
+        "too_many_clips",
+        format!("at most {limit} clips per hour; try again later"),
+        (wait_ms / 1000) as u64,
+    ))
+}
+
+/// 429 when `user_id` has `[api] queued_exports_per_user` exports pending
+/// or running.
+async fn check_export_queue(ctx: &Ctx, caller: &Caller, user_id: &str) -> Result<(), ApiError> {
+    let limit = ctx.options().config.queued_exports_per_user;
+    if caller.is_admin() || ctx.db.queued_exports_of(user_id).await? < u64::from(limit) {
+        return Ok(());
+    }
+    Err(ApiError::too_many_requests(
+        "too_many_exports",
+        format!("at most {limit} exports at once; wait for one to finish"),
+        30,
+    ))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Filters of `GET /clips`.
@@ -290,10 +340,9 @@ pub(crate) struct ClipListQuery {
 }
 
 /// List clips, newest first, narrowed by the filters: those the caller may
-/// see (ready clips of channels that are not private, plus the caller's
-/// own and those of channels they manage). A page may hold fewer than
-/// `limit` clips when some are not the caller's to see; follow
-/// `next_cursor` to the end.
+/// see (ready clips of public channels, and of unlisted ones when the
+/// filter names the channel, VOD or broadcast; plus the caller's own and
+/// those of channels they manage; admins see all).
 #[utoipa::path(get, path = "/clips", tag = "clips",
     params(PageQuery, ClipListQuery),
     responses(
@@ -318,10 +367,20 @@ async fn list_clips(
     if let Some(live_stream_id) = &query.live_stream_id {
         access::live_stream_to_read(&ctx, &caller, live_stream_id).await?;
     }
+    // Ready clips of unlisted channels only for a caller who named where
+    // to look (and may see it, checked above); the database leaves out
+    // what the caller may not see, so cursors never point at hidden clips.
+    let named =
+        query.channel_id.is_some() || query.vod_id.is_some() || query.live_stream_id.is_some();
     let filter = ClipFilter {
         channel_id: query.channel_id,
         vod_id: query.vod_id,
         live_stream_id: query.live_stream_id,
+        visible_to: Some(control::ClipViewer {
+            user_id: caller.user_id().map(str::to_owned),
+            admin: caller.is_admin(),
+            include_unlisted: named,
+        }),
     };
     let page = ctx.db.list_clips(&filter, &page).await?;
     let mut channels: HashMap<String, Channel> = HashMap::new();
@@ -337,6 +396,7 @@ async fn list_clips(
                 c
             }
         };
+        // The query's rule and this one agree; kept as a second lock.
         if access::can_see_clip(&caller, &channel, &clip) {
             data.push(clip_body(&ctx, &caller, clip, &channel).await?);
         }
@@ -426,6 +486,8 @@ async fn delete_clip(
         (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "The clip failed and cannot be exported", body = ErrorBody),
+        (status = 429, description = "`[api] queued_exports_per_user` exports already queued",
+            body = ErrorBody, headers(("retry-after" = u64))),
     ))]
 async fn export_clip(
     State(ctx): State<Ctx>,
@@ -433,7 +495,17 @@ async fn export_clip(
     ApiPath(clip_id): ApiPath<String>,
 ) -> Result<(StatusCode, Json<ClipBody>), ApiError> {
     let (clip, channel) = access::clip_to_change(&ctx, &caller, &clip_id).await?;
-    let clip = ctx.db.request_clip_export(&clip.clip_id).await?;
+    let user_id = caller.require()?.user.user_id.clone();
+    if matches!(
+        clip.export_status,
+        ClipExportStatus::None | ClipExportStatus::Failed
+    ) {
+        check_export_queue(&ctx, &caller, &user_id).await?;
+    }
+    let clip = ctx
+        .db
+        .request_clip_export_by(&clip.clip_id, Some(&user_id))
+        .await?;
     if clip.export_status == ClipExportStatus::Pending {
         live::wake_clip_exporter();
     }

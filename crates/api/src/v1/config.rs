@@ -81,6 +81,15 @@ pub struct ApiConfig {
     /// Lifetime of playback tokens minted for the web UI when the request
     /// names none, in seconds (at most a day). Default 3600.
     pub playback_token_ttl_s: u64,
+    /// Chat WebSocket connections this node takes at once; more get 503.
+    /// Default 10 000.
+    pub chat_max_connections: u32,
+    /// Clips one user may make per hour (admins are not limited); more
+    /// get 429 with `Retry-After`. Default 30.
+    pub clips_per_hour_per_user: u32,
+    /// MP4 exports one user may have queued or running at once (admins
+    /// are not limited); more get 429. Default 3.
+    pub queued_exports_per_user: u32,
 }
 
 impl Default for ApiConfig {
@@ -97,6 +106,9 @@ impl Default for ApiConfig {
             signup_window_s: 3600,
             trust_forwarded_for: false,
             playback_token_ttl_s: 3600,
+            chat_max_connections: 10_000,
+            clips_per_hour_per_user: 30,
+            queued_exports_per_user: 3,
         }
     }
 }
@@ -147,6 +159,10 @@ pub struct ApiOptions {
     pub outbound: outbound::OutboundPolicy,
     /// Webhook limits (the endpoint cap is enforced here).
     pub webhooks: control::WebhookConfig,
+    /// Origins (`https://cdn.example.com`) besides this server's that the
+    /// web UI loads media from: the store's public URL. Allowed by the
+    /// Content-Security-Policy.
+    pub media_origins: Vec<String>,
 }
 
 impl fmt::Debug for ApiOptions {
@@ -159,6 +175,7 @@ impl fmt::Debug for ApiOptions {
             .field("public_url", &self.public_url)
             .field("outbound", &self.outbound)
             .field("webhooks", &self.webhooks)
+            .field("media_origins", &self.media_origins)
             .finish()
     }
 }

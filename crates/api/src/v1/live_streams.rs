@@ -123,7 +123,7 @@ const END_WAIT: Duration = Duration::from_secs(10);
 /// publisher disconnected, no reconnect window) and this waits for it to
 /// write its final playlists and end the row. A row with no session here
 /// (left by a server that crashed) is ended directly.
-pub(super) async fn end_broadcast(
+pub(crate) async fn end_broadcast(
     ctx: &Ctx,
     live_stream: &LiveStream,
     reason: &str,

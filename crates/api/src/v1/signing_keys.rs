@@ -252,7 +252,7 @@ async fn create_playback_token(
     ApiPath(channel_id): ApiPath<String>,
     OptionalJson(body): OptionalJson<CreatePlaybackTokenRequest>,
 ) -> Result<(StatusCode, Json<PlaybackTokenBody>), ApiError> {
-    caller.require()?;
+    let principal = caller.require()?;
     // 404 for a private channel the caller may not manage.
     let channel = access::channel_to_read(&ctx, &caller, &channel_id).await?;
     debug_assert!(
@@ -277,7 +277,12 @@ async fn create_playback_token(
         .map_or(0, |d| d.as_secs());
     let token = ctx
         .db
-        .mint_playback_token(&channel.playback_id, audience, Duration::from_secs(ttl_s))
+        .mint_playback_token_for(
+            &channel.playback_id,
+            audience,
+            Duration::from_secs(ttl_s),
+            Some(&principal.user.user_id),
+        )
         .await?;
     let expires_at_ms = i64::try_from((before_s + ttl_s) * 1000).unwrap_or(i64::MAX);
     let with_token = |path: String| format!("{}?token={token}", ctx.url(&path));

@@ -72,8 +72,10 @@ pub(crate) struct UpdateUserRequest {
     #[schema(schema_with = schema::role_nullable)]
     pub role: Option<Role>,
     /// Admins only (a reset); users change their own at
-    /// `POST /me/password`. Ends the user's sessions.
+    /// `POST /me/password`. Ends the user's sessions and revokes their API
+    /// tokens unless `keep_api_tokens` is true.
     pub password: Option<String>,
+    pub keep_api_tokens: Option<bool>,
 }
 
 /// Create a user (admin), or sign up (anyone): as the configured sign-up
@@ -242,13 +244,47 @@ async fn update_user(
                 email: body.email,
                 role: body.role,
                 password: body.password,
+                keep_api_tokens: body.keep_api_tokens.unwrap_or(false),
             },
         )
         .await?;
+    // A creator demoted to viewer stops streaming now, not at their next
+    // reconnect (ingest refuses their next publish).
+    if body.role == Some(Role::Viewer) {
+        stop_broadcasts_of(&ctx, &user.user_id, "owner is no longer a creator").await?;
+    }
     Ok(Json(user.into()))
 }
 
 /// Delete a user (admin). Their channels must be deleted first.
+/// Ends the broadcasts in progress on `user_id`'s channels.
+async fn stop_broadcasts_of(ctx: &Ctx, user_id: &str, reason: &str) -> Result<(), ApiError> {
+    let filter = control::ChannelFilter {
+        owner_user_id: Some(user_id.to_owned()),
+        ..control::ChannelFilter::default()
+    };
+    let mut page = control::PageRequest::first(control::PAGE_LIMIT_MAX);
+    // Bounded: a user owns a bounded number of pages of channels.
+    for _ in 0..1000 {
+        let channels = ctx.db.list_channels(&filter, &page).await?;
+        for channel in &channels.items {
+            if let Some(current) =
+                super::channels::current_live_stream(ctx, &channel.channel_id).await?
+            {
+                tracing::info!(channel_id = %channel.channel_id, %reason, "ending broadcast");
+                super::live_streams::end_broadcast(ctx, &current, reason).await?;
+            }
+        }
+        match channels.next_cursor {
+            Some(cursor) => {
+                page = control::PageRequest::new(Some(control::PAGE_LIMIT_MAX), Some(&cursor))?
+            }
+            None => break,
+        }
+    }
+    Ok(())
+}
+
 #[utoipa::path(delete, path = "/users/{user_id}", tag = "users",
     params(("user_id" = String, Path)),
     responses(

@@ -73,7 +73,12 @@ pub(super) async fn token_query(
     }
     let token = ctx
         .db
-        .mint_playback_token(&channel.playback_id, audience, URL_TOKEN_TTL)
+        .mint_playback_token_for(
+            &channel.playback_id,
+            audience,
+            URL_TOKEN_TTL,
+            caller.user_id(),
+        )
         .await?;
     Ok(format!("?token={token}"))
 }

@@ -195,6 +195,7 @@ async fn update_channel_round_trips_booleans_and_settings() {
                 &channel.channel_id,
                 ChannelUpdate {
                     enabled: Some(false),
+                    suspended: Some(true),
                     record: Some(false),
                     visibility: Some(Visibility::Private),
                     latency_mode: Some(LatencyMode::Low),
@@ -211,6 +212,9 @@ async fn update_channel_round_trips_booleans_and_settings() {
             .await
             .unwrap();
         assert!(!off.enabled);
+        assert!(off.suspended && !off.accepts_publishers());
+        // Becoming private revokes the tokens issued so far.
+        assert!(off.playback_tokens_not_before_ms.is_some());
         // Private derives signed playback.
         assert_eq!(off.playback_policy, PlaybackPolicy::Signed);
         assert!(!off.record);

@@ -250,7 +250,25 @@ async fn update_user_email_role_and_password() {
                 .is_some()
         );
         assert!(db.session(&session.token).await.unwrap().is_none());
-        // API tokens are not sessions: they stay.
+        // API tokens go too: a leaked password may have minted them.
+        assert!(
+            db.api_token_by_secret(&token.secret)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Unless the user keeps them explicitly.
+        let token = db.create_api_token(&bob.user_id, "ci").await.unwrap();
+        db.update_user(
+            &bob.user_id,
+            UserUpdate {
+                password: Some("an even better password".into()),
+                keep_api_tokens: true,
+                ..UserUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
         assert!(
             db.api_token_by_secret(&token.secret)
                 .await
