@@ -170,8 +170,14 @@ async fn hostile_rtmp_costs_only_its_own_connection() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_thousand_silent_connections_are_closed_and_cost_nothing_after() {
-    let server =
-        Server::start_with_config(Database::Sqlite, "[rtmp]\nhandshake_timeout_s = 2\n").await;
+    // As if from a thousand addresses: the per-address cap (which would
+    // close all but 32 of them at once) is lifted to test the handshake
+    // timeout's cost.
+    let server = Server::start_with_config(
+        Database::Sqlite,
+        "[rtmp]\nhandshake_timeout_s = 2\nmax_connections_per_ip = 1000\nmax_connections = 2000\n",
+    )
+    .await;
     let port = server.rtmp_port;
     // Warm up (first connections allocate the runtime's pools).
     for _ in 0..20 {

@@ -134,6 +134,32 @@ async fn sign_ups_are_limited_per_address() {
         statuses.push(status);
     }
     assert_eq!(statuses, [201, 201, 201, 201, 201, 429, 429]);
+
+    // A failed login's username reaches the log escaped and cut short: no
+    // forged lines, no megabytes of one field.
+    let forged = format!(
+        "evil\n2026-01-01T00:00:00Z  INFO forged: admin logged in{}",
+        "x".repeat(5000)
+    );
+    let r = client
+        .post(server.url("/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .body(json!({"username": forged, "password": "whatever1"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.log().contains("failed login") {
+        assert!(Instant::now() < deadline, "{}", server.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = server.log();
+    let line = log.lines().find(|l| l.contains("failed login")).unwrap();
+    assert!(line.contains("evil\\n2026"), "{line}");
+    assert!(line.contains("…(+"), "{line}");
+    assert!(line.len() < 400, "{} bytes: {line}", line.len());
+    assert!(!log.lines().any(|l| l.starts_with("2026-01-01")), "{log}");
 }
 
 /// A real broadcast, its recording and an exported clip, made through the
