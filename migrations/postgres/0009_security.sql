@@ -16,3 +16,11 @@ ALTER TABLE channel ADD COLUMN playback_tokens_not_before_ms BIGINT;
 ALTER TABLE clip ADD COLUMN export_requested_by_user_id TEXT REFERENCES "user" (user_id) ON DELETE SET NULL;
 -- A user's clips of the last hour (the per-user clip rate).
 CREATE INDEX clip_created_by_user_id_created_at_ms_idx ON clip (created_by_user_id, created_at_ms);
+
+-- Failed deliveries used to keep the first bytes of the receiver's answer
+-- in last_error, readable by the endpoint's owner (a way to read pages the
+-- server can reach). Keep only what the server says now.
+UPDATE webhook_delivery SET last_error = CASE
+    WHEN last_status_code IS NOT NULL THEN 'HTTP ' || last_status_code
+    ELSE 'request failed' END
+  WHERE last_error IS NOT NULL;

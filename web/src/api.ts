@@ -84,6 +84,10 @@ export interface Channel {
   title: string;
   status: "idle" | "connected" | "active" | "disconnected" | string;
   enabled: boolean;
+  /** Suspended by an administrator: only an administrator lifts it. */
+  suspended: boolean;
+  /** Playback tokens issued before this (unix ms) are refused. */
+  playback_tokens_not_before_ms: number | null;
   latency_mode: "standard" | "low" | string;
   reconnect_window_s: number;
   ladder: string;

@@ -62,20 +62,26 @@ pub const RATE_LIMIT_MESSAGES: usize = 5;
 pub const RATE_LIMIT_WINDOW: Duration = Duration::from_secs(10);
 /// Longest timeout, in seconds (two weeks).
 pub const TIMEOUT_MAX_S: u64 = 14 * 24 * 3600;
-/// Frames one connection may send per [`FRAME_WINDOW`] (commands and
-/// posts alike); more closes the connection.
+/// Frames one connection may send per [`FRAME_WINDOW`] (commands, posts,
+/// pings and pongs alike); more closes the connection.
 pub const FRAME_LIMIT: usize = 20;
 /// The window of [`FRAME_LIMIT`].
 pub const FRAME_WINDOW: Duration = Duration::from_secs(10);
 /// How often a connection re-checks its session and the channel.
 pub const RECHECK_INTERVAL: Duration = Duration::from_secs(5);
 
-/// `/ws/chat/{slug}`, with at most `max_connections` sockets at once.
-pub(crate) fn router(state: AppState, max_connections: u32) -> Router<AppState> {
+/// `/ws/chat/{slug}`, with at most `max_connections` sockets at once, and
+/// `max_per_address` from one client address.
+pub(crate) fn router(
+    state: AppState,
+    max_connections: u32,
+    max_per_address: u32,
+) -> Router<AppState> {
     let ctx = ChatCtx {
         app: state,
         hub: Arc::new(Hub {
             max_connections: max_connections.max(1) as usize,
+            max_per_address: max_per_address.max(1) as usize,
             ..Hub::default()
         }),
     };
@@ -94,32 +100,69 @@ struct ChatCtx {
 #[derive(Default)]
 struct Hub {
     rooms: Mutex<HashMap<String, Weak<Room>>>,
-    /// Open sockets (upgrades under way included).
-    connections: std::sync::atomic::AtomicUsize,
+    /// Open sockets (upgrades under way included), in all and per client
+    /// address.
+    connections: Mutex<Connections>,
     max_connections: usize,
+    max_per_address: usize,
 }
 
-/// One slot of [`Hub::connections`], given back when dropped.
-struct ConnectionSlot(Arc<Hub>);
+#[derive(Default)]
+struct Connections {
+    total: usize,
+    per_address: HashMap<std::net::IpAddr, usize>,
+}
+
+/// One counted socket, given back when dropped.
+struct ConnectionSlot {
+    hub: Arc<Hub>,
+    address: Option<std::net::IpAddr>,
+}
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
-        self.0
+        let mut c = self
+            .hub
             .connections
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        c.total = c.total.saturating_sub(1);
+        if let Some(address) = self.address
+            && let Some(n) = c.per_address.get_mut(&address)
+        {
+            *n -= 1;
+            if *n == 0 {
+                c.per_address.remove(&address);
+            }
+        }
     }
 }
 
 impl Hub {
-    /// A connection slot, or `None` when the node has all it takes.
-    fn slot(self: &Arc<Self>) -> Option<ConnectionSlot> {
-        use std::sync::atomic::Ordering;
-        let taken = self
-            .connections
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < self.max_connections).then_some(n + 1)
-            });
-        taken.ok().map(|_| ConnectionSlot(Arc::clone(self)))
+    /// A connection slot for a client at `address` (`None`: unknown, or a
+    /// proxy on this box that cannot tell its clients apart: only the
+    /// total applies), or why not.
+    fn slot(
+        self: &Arc<Self>,
+        address: Option<std::net::IpAddr>,
+    ) -> Result<ConnectionSlot, &'static str> {
+        let mut c = self.connections.lock().unwrap_or_else(|e| e.into_inner());
+        if c.total >= self.max_connections {
+            return Err("the chat has all the connections it takes right now; try again shortly");
+        }
+        if let Some(address) = address
+            && c.per_address.get(&address).copied().unwrap_or(0) >= self.max_per_address
+        {
+            return Err("too many chat connections from your address");
+        }
+        c.total += 1;
+        if let Some(address) = address {
+            *c.per_address.entry(address).or_default() += 1;
+        }
+        Ok(ConnectionSlot {
+            hub: Arc::clone(self),
+            address,
+        })
     }
 }
 
@@ -137,6 +180,7 @@ impl Hub {
             tx,
             posting: Mutex::new(HashMap::new()),
             last_post: Mutex::new(HashMap::new()),
+            checked: Mutex::new(None),
         });
         rooms.insert(channel_id.to_owned(), Arc::downgrade(&room));
         room
@@ -151,9 +195,30 @@ struct Room {
     posting: Mutex<HashMap<String, VecDeque<Instant>>>,
     /// Each user's last accepted post, for slow mode.
     last_post: Mutex<HashMap<String, Instant>>,
+    /// The channel as last read for a re-check, and when: every socket of
+    /// the room shares one read per [`RECHECK_INTERVAL`].
+    checked: Mutex<Option<(Instant, Option<Channel>)>>,
 }
 
 impl Room {
+    /// The channel for a re-check: read at most once per
+    /// [`RECHECK_INTERVAL`] for the whole room.
+    async fn checked_channel(
+        &self,
+        db: &control::Db,
+        channel_id: &str,
+    ) -> control::Result<Option<Channel>> {
+        let now = Instant::now();
+        if let Some((at, channel)) = &*self.checked.lock().unwrap_or_else(|e| e.into_inner())
+            && now.duration_since(*at) < RECHECK_INTERVAL
+        {
+            return Ok(channel.clone());
+        }
+        let channel = db.channel(channel_id).await?;
+        *self.checked.lock().unwrap_or_else(|e| e.into_inner()) = Some((now, channel.clone()));
+        Ok(channel)
+    }
+
     fn broadcast(&self, event: &ServerEvent) {
         // No receivers is fine (cannot happen while a sender is connected).
         let _ = self.tx.send(event.to_text());
@@ -377,6 +442,8 @@ async fn upgrade(
     State(ctx): State<ChatCtx>,
     Path(slug): Path<String>,
     headers: HeaderMap,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    policy: Option<axum::Extension<crate::ClientAddressPolicy>>,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     if !same_origin(&headers) {
@@ -385,12 +452,15 @@ async fn upgrade(
             "the chat accepts WebSocket connections from this site's pages only",
         ));
     }
-    let slot = ctx.hub.slot().ok_or_else(|| {
-        ApiError::unavailable(
-            "chat_full",
-            "the chat has all the connections it takes right now; try again shortly",
-        )
-    })?;
+    let trust = policy.is_some_and(|axum::Extension(p)| p.trust_forwarded_for);
+    let peer = peer.map(|axum::Extension(axum::extract::ConnectInfo(a))| a.ip());
+    let address = crate::client_address(&headers, peer, trust)
+        .filter(|ip| !ip.is_loopback())
+        .map(outbound::client_bucket);
+    let slot = ctx
+        .hub
+        .slot(address)
+        .map_err(|why| ApiError::unavailable("chat_full", why))?;
     let session_token =
         crate::v1::caller::cookie(&headers, crate::v1::caller::SESSION_COOKIE).map(str::to_owned);
     let user = match &session_token {
@@ -484,22 +554,21 @@ impl Connection {
                 incoming = socket.recv() => {
                     let Some(Ok(message)) = incoming else { return };
                     last_heard = Instant::now();
-                    if matches!(message, Message::Text(_) | Message::Binary(_)) {
-                        while frames.front().is_some_and(|t| last_heard - *t >= FRAME_WINDOW) {
-                            frames.pop_front();
-                        }
-                        if frames.len() >= FRAME_LIMIT {
-                            tracing::debug!(channel_id = %self.channel_id, "chat client over the frame limit; closing");
-                            let refusal = Refusal::new(
-                                "too_many_frames",
-                                format!("more than {FRAME_LIMIT} messages in {} s; closing", FRAME_WINDOW.as_secs()),
-                            );
-                            let _ = send(&mut socket, refusal.event().to_text()).await;
-                            let _ = socket.send(Message::Close(None)).await;
-                            return;
-                        }
-                        frames.push_back(last_heard);
+                    // Every frame counts (pings too: each costs a pong).
+                    while frames.front().is_some_and(|t| last_heard - *t >= FRAME_WINDOW) {
+                        frames.pop_front();
                     }
+                    if frames.len() >= FRAME_LIMIT {
+                        tracing::debug!(channel_id = %self.channel_id, "chat client over the frame limit; closing");
+                        let refusal = Refusal::new(
+                            "too_many_frames",
+                            format!("more than {FRAME_LIMIT} messages in {} s; closing", FRAME_WINDOW.as_secs()),
+                        );
+                        let _ = send(&mut socket, refusal.event().to_text()).await;
+                        let _ = socket.send(Message::Close(None)).await;
+                        return;
+                    }
+                    frames.push_back(last_heard);
                     let reply = match message {
                         Message::Text(text) => self.command(text.as_str()).await,
                         Message::Binary(_) => Some(Refusal::new("invalid", "send JSON text frames")),
@@ -566,7 +635,7 @@ impl Connection {
                 Err(e) => tracing::warn!(error = %e, "chat re-check failed"),
             }
         }
-        match db.channel(&self.channel_id).await {
+        match self.room.checked_channel(db, &self.channel_id).await {
             Ok(Some(channel)) if can_see(self.user.as_ref(), &channel) => Ok(()),
             Ok(_) => Err(Refusal::new(
                 "not_found",
@@ -893,6 +962,7 @@ mod tests {
             tx,
             posting: Mutex::new(HashMap::new()),
             last_post: Mutex::new(HashMap::new()),
+            checked: Mutex::new(None),
         };
         let t0 = Instant::now();
         for i in 0..RATE_LIMIT_MESSAGES {

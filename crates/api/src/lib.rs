@@ -67,13 +67,18 @@ pub fn router(state: AppState, options: ApiOptions) -> Router {
         trust_forwarded_for: options.config.trust_forwarded_for,
     };
     let chat_max_connections = options.config.chat_max_connections;
+    let chat_max_per_address = options.config.chat_max_connections_per_ip;
     let security_headers = SecurityHeaders::new(&options.media_origins);
     Router::new()
         .merge(health::router())
         .merge(v1::router(state.clone(), options))
         .merge(hls::router())
         .merge(clip_media::router())
-        .merge(chat::router(state.clone(), chat_max_connections))
+        .merge(chat::router(
+            state.clone(),
+            chat_max_connections,
+            chat_max_per_address,
+        ))
         .fallback(web::fallback)
         .with_state(state)
         .layer(axum::Extension(address_policy))

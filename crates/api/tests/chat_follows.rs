@@ -1128,3 +1128,43 @@ async fn chat_connections_are_capped() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// At most `chat_max_connections_per_ip` sockets from one client address
+/// (here told by a trusted proxy's X-Forwarded-For; an IPv6 client counts
+/// by its /64).
+#[tokio::test]
+async fn chat_connections_are_capped_per_address() {
+    let options = api::ApiOptions {
+        config: api::ApiConfig {
+            chat_max_connections_per_ip: 2,
+            trust_forwarded_for: true,
+            ..api::ApiConfig::default()
+        },
+        ..api::ApiOptions::default()
+    };
+    let app = TestApp::with(Backend::Sqlite, options).await.unwrap();
+    let addr = app.serve().await;
+    let owner = app.creator("owner").await;
+    channel(&app, &owner, "per-address", "Per address").await;
+    let from = |client: &str| {
+        vec![
+            ("origin", format!("http://{addr}")),
+            ("x-forwarded-for", client.to_owned()),
+        ]
+    };
+    let _a1 = connect_with(addr, "per-address", &from("2001:db8:5:6::1"))
+        .await
+        .unwrap();
+    let _a2 = connect_with(addr, "per-address", &from("2001:db8:5:6::2"))
+        .await
+        .unwrap();
+    match connect_with(addr, "per-address", &from("2001:db8:5:6:ffff::3")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 503)
+        }
+        other => panic!("expected 503, got {:?}", other.map(|_| "a socket")),
+    }
+    let _b = connect_with(addr, "per-address", &from("198.51.100.7"))
+        .await
+        .unwrap();
+}

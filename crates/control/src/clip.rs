@@ -245,6 +245,18 @@ impl Db {
     /// (`field` = "created_by_user_id"); [`Error::NotFound`] if the source
     /// does not exist.
     pub async fn create_clip(&self, new: NewClip) -> Result<Clip> {
+        self.create_clip_limited(new, None).await
+    }
+
+    /// [`Db::create_clip`], refused with [`Error::LimitReached`] when the
+    /// creator made `max` clips since `since_ms` (unix milliseconds),
+    /// counted in the insert with the creator's row locked on PostgreSQL,
+    /// so concurrent requests cannot both pass.
+    pub async fn create_clip_limited(
+        &self,
+        new: NewClip,
+        quota: Option<(u32, i64)>,
+    ) -> Result<Clip> {
         validate_range(new.start_ms, new.end_ms)?;
         let title = match new.title.trim() {
             "" => None,
@@ -311,10 +323,17 @@ impl Db {
             created_at_ms: now,
             updated_at_ms: now,
         };
+        let quota = quota.filter(|_| clip.created_by_user_id.is_some());
+        let mut tx = self.pool.begin().await?;
+        if let (Some(_), Some(user_id)) = (quota, &clip.created_by_user_id) {
+            self.lock_user_for_quota(&mut tx, user_id).await?;
+        }
         let inserted = sqlx::query(
             "INSERT INTO clip (clip_id, channel_id, live_stream_id, vod_id, start_ms, end_ms, \
              title, status, export_status, export_progress, created_by_user_id, created_at_ms, \
-             updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             updated_at_ms) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
+             WHERE $14 IS NULL OR (SELECT COUNT(*) FROM clip \
+               WHERE created_by_user_id = $11 AND created_at_ms > $15) < $14",
         )
         .bind(&clip.clip_id)
         .bind(&clip.channel_id)
@@ -329,8 +348,28 @@ impl Db {
         .bind(&clip.created_by_user_id)
         .bind(clip.created_at_ms)
         .bind(clip.updated_at_ms)
-        .execute(&self.pool)
+        .bind(quota.map(|(max, _)| i64::from(max)))
+        .bind(quota.map_or(0, |(_, since)| since))
+        .execute(&mut *tx)
         .await;
+        let inserted = match inserted {
+            Ok(done) => {
+                tx.commit().await?;
+                Ok(done)
+            }
+            Err(e) => {
+                drop(tx);
+                Err(e)
+            }
+        };
+        if let Ok(done) = &inserted
+            && done.rows_affected() == 0
+        {
+            return Err(Error::LimitReached {
+                what: "clips per hour",
+                limit: quota.map_or(0, |(max, _)| max),
+            });
+        }
         if let Err(e) = inserted {
             return Err(match violation(&e) {
                 Some(Violation::ForeignKey) => {
@@ -544,26 +583,53 @@ impl Db {
     /// returned as it is. [`Error::InvalidTransition`] for a failed clip,
     /// [`Error::NotFound`] if there is no such clip.
     pub async fn request_clip_export(&self, clip_id: &str) -> Result<Clip> {
-        self.request_clip_export_by(clip_id, None).await
+        self.request_clip_export_by(clip_id, None, None).await
     }
 
-    /// [`Db::request_clip_export`], recording who asked (for
-    /// [`Db::queued_exports_of`]).
+    /// [`Db::request_clip_export`], recording who asked; with
+    /// `max_queued`, refused with [`Error::LimitReached`] when that user
+    /// has that many exports pending or running (counted in the update,
+    /// with their row locked on PostgreSQL).
     pub async fn request_clip_export_by(
         &self,
         clip_id: &str,
         requested_by_user_id: Option<&str>,
+        max_queued: Option<u32>,
     ) -> Result<Clip> {
-        sqlx::query(
+        let max_queued = max_queued.filter(|_| requested_by_user_id.is_some());
+        let mut tx = self.pool.begin().await?;
+        if let (Some(_), Some(user_id)) = (max_queued, requested_by_user_id) {
+            self.lock_user_for_quota(&mut tx, user_id).await?;
+        }
+        let updated = sqlx::query(
             "UPDATE clip SET export_status = 'pending', export_progress = 0, export_error = NULL, \
              updated_at_ms = $1, export_requested_by_user_id = $3 \
-             WHERE clip_id = $2 AND export_status IN ('none', 'failed') AND status <> 'failed'",
+             WHERE clip_id = $2 AND export_status IN ('none', 'failed') AND status <> 'failed' \
+             AND ($4 IS NULL OR (SELECT COUNT(*) FROM clip q \
+               WHERE q.export_requested_by_user_id = $3 \
+               AND q.export_status IN ('pending', 'running')) < $4)",
         )
         .bind(now_ms())
         .bind(clip_id)
         .bind(requested_by_user_id)
-        .execute(&self.pool)
+        .bind(max_queued.map(i64::from))
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
+        if updated.rows_affected() == 0
+            && let Some(max) = max_queued
+            && let Some(clip) = self.clip(clip_id).await?
+            && matches!(
+                clip.export_status,
+                ClipExportStatus::None | ClipExportStatus::Failed
+            )
+            && clip.status != ClipStatus::Failed
+        {
+            return Err(Error::LimitReached {
+                what: "exports queued per user",
+                limit: max,
+            });
+        }
         let clip = self
             .clip(clip_id)
             .await?

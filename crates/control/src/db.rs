@@ -199,6 +199,25 @@ impl Db {
         self.backend
     }
 
+    /// Serializes a user's quota-limited writes (count, then insert) inside
+    /// `tx`: on PostgreSQL by locking the user's row until the transaction
+    /// ends, so two requests cannot both see the count under the limit;
+    /// SQLite runs one writer at a time, and the conditional insert or
+    /// update that follows is atomic there by itself.
+    pub(crate) async fn lock_user_for_quota(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        user_id: &str,
+    ) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query(r#"SELECT 1 FROM "user" WHERE user_id = $1 FOR UPDATE"#)
+                .bind(user_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Closes every pooled connection and waits for them to finish. Other
     /// clones of this `Db` fail afterwards.
     pub async fn close(&self) {

@@ -460,7 +460,8 @@ impl Db {
 
     /// [`Db::create_webhook_endpoint`], refused with
     /// [`Error::LimitReached`] when the owner has `max_per_owner`
-    /// endpoints already (checked in the insert itself).
+    /// endpoints already (counted in the insert, with the owner's row
+    /// locked on PostgreSQL so concurrent requests cannot both pass).
     pub async fn create_webhook_endpoint_capped(
         &self,
         owner_user_id: &str,
@@ -480,6 +481,8 @@ impl Db {
             created_at_ms: now,
             updated_at_ms: now,
         };
+        let mut tx = self.pool.begin().await?;
+        self.lock_user_for_quota(&mut tx, owner_user_id).await?;
         let inserted = sqlx::query(
             "INSERT INTO webhook_endpoint (webhook_endpoint_id, owner_user_id, url, secret, \
              event_types, enabled, created_at_ms, updated_at_ms) \
@@ -495,12 +498,13 @@ impl Db {
         .bind(endpoint.created_at_ms)
         .bind(endpoint.updated_at_ms)
         .bind(i64::from(max_per_owner))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| match violation(&e) {
             Some(Violation::ForeignKey) => Error::NotFound { what: "user" },
             _ => map_write(e),
         })?;
+        tx.commit().await?;
         if inserted.rows_affected() == 0 {
             return Err(Error::LimitReached {
                 what: "webhook endpoints per user",
@@ -799,11 +803,10 @@ impl Db {
         }
         // Due deliveries ranked per owner (`slot`: the owner's deliveries
         // in flight plus this one's rank among its due ones), taken in
-        // turns. The UPDATE repeats the conditions, so a row another
-        // worker took meanwhile is re-checked and skipped: on PostgreSQL
-        // it waits for that worker's row lock and then sees the lease
-        // (window functions rule out `FOR UPDATE SKIP LOCKED`); SQLite
-        // runs one writer at a time, so the statement is atomic there.
+        // turns. On PostgreSQL the picked rows are then locked, skipping
+        // those another worker holds, and re-checked (a row taken
+        // meanwhile shows its lease); SQLite runs one writer at a time, so
+        // the statement is atomic there.
         const PICKED: &str = "WITH busy AS (SELECT e.owner_user_id AS owner, COUNT(*) AS n \
                FROM webhook_delivery d JOIN webhook_endpoint e \
                ON e.webhook_endpoint_id = d.webhook_endpoint_id \
@@ -840,19 +843,26 @@ impl Db {
             }
             crate::Backend::Postgres => {
                 // Workers claiming at the same moment may pick the same
-                // rows; the loser's re-check skips them. So the statement
+                // rows; the loser skips them. So the statement
                 // also says how many it picked (the row with a NULL id),
                 // and a round that lost some is followed by another for
                 // what is left (each sees the leases of the ones before,
                 // so the turns still hold).
+                // The picked rows are locked with SKIP LOCKED before the
+                // update (in their own step: not beside the window
+                // function), so concurrent claims never wait on each
+                // other's rows, and cannot deadlock.
                 let sql = format!(
                     "WITH picked AS ({PICKED}), \
+                     locked AS (SELECT webhook_delivery_id AS locked_id FROM webhook_delivery \
+                       WHERE webhook_delivery_id IN (SELECT picked_id FROM picked) \
+                       AND status = 'pending' \
+                       AND (lease_until_ms IS NULL OR lease_until_ms <= $2) \
+                       FOR UPDATE SKIP LOCKED), \
                      claimed AS (UPDATE webhook_delivery \
                        SET attempt_count = attempt_count + 1, \
                        lease_until_ms = $1, updated_at_ms = $2 \
-                       FROM picked WHERE webhook_delivery_id = picked_id \
-                       AND status = 'pending' \
-                       AND (lease_until_ms IS NULL OR lease_until_ms <= $2) \
+                       FROM locked WHERE webhook_delivery_id = locked_id \
                        RETURNING webhook_delivery_id) \
                      SELECT webhook_delivery_id AS id, CAST(NULL AS BIGINT) AS picked \
                      FROM claimed \

@@ -40,8 +40,13 @@ pub struct IngestConfig {
     /// RTMP connections open at once; more are closed at accept with a
     /// log line. Default 1000.
     pub max_connections: u32,
-    /// RTMP connections open at once from one IP address. Default 32.
+    /// RTMP connections open at once from one IP address (IPv6: one /64).
+    /// Default 32.
     pub max_connections_per_ip: u32,
+    /// Addresses or CIDR ranges not held to `max_connections_per_ip`: a
+    /// TCP proxy in front (RTMPS terminated by nginx or stunnel on the same
+    /// box connects from 127.0.0.1 for every publisher). Default empty.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for IngestConfig {
@@ -58,6 +63,7 @@ impl Default for IngestConfig {
             media_batch_ms: 30,
             max_connections: 1000,
             max_connections_per_ip: 32,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -110,6 +116,11 @@ impl IngestConfig {
                 "rtmp.max_connections and rtmp.max_connections_per_ip must be at least 1".into(),
             );
         }
+        if let Err(bad) = self.trusted_proxy_nets() {
+            return Err(format!(
+                "rtmp.trusted_proxies: {bad:?} is not an IP address or CIDR range"
+            ));
+        }
         if self.max_connections_per_ip > self.max_connections {
             return Err(format!(
                 "rtmp.max_connections_per_ip ({}) must not exceed rtmp.max_connections ({})",
@@ -117,6 +128,21 @@ impl IngestConfig {
             ));
         }
         Ok(())
+    }
+
+    /// `trusted_proxies` parsed; `Err` names the first entry that is not
+    /// an address or a CIDR range.
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<ipnet::IpNet>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|entry| {
+                let entry = entry.trim();
+                entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| entry.to_owned())
+            })
+            .collect()
     }
 
     /// `public_url` without a trailing slash, or the default derived from

@@ -1,7 +1,8 @@
-//! Caps on RTMP connections: in all, and from one address. Taken right
-//! after `accept`, before the handshake, so a flood of idle sockets (each
-//! holds a task and buffers until the handshake timeout) cannot starve
-//! real publishers of file descriptors and memory.
+//! Caps on RTMP connections: in all, and from one address (IPv6: one /64,
+//! `outbound::client_bucket`), except trusted proxies'. Taken right after
+//! `accept`, before the handshake, so a flood of idle sockets (each holds a
+//! task and buffers until the handshake timeout) cannot starve real
+//! publishers of file descriptors and memory.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -27,6 +28,8 @@ struct Counts {
 pub(crate) struct ConnectionLimits {
     max_total: usize,
     max_per_ip: usize,
+    /// Peers not held to `max_per_ip` (a proxy connects for everyone).
+    trusted: Arc<Vec<ipnet::IpNet>>,
     counts: Arc<Mutex<Counts>>,
 }
 
@@ -37,10 +40,15 @@ pub(crate) struct ConnectionPermit {
 }
 
 impl ConnectionLimits {
-    pub(crate) fn new(max_total: u32, max_per_ip: u32) -> ConnectionLimits {
+    pub(crate) fn new(
+        max_total: u32,
+        max_per_ip: u32,
+        trusted: Vec<ipnet::IpNet>,
+    ) -> ConnectionLimits {
         ConnectionLimits {
             max_total: max_total.max(1) as usize,
             max_per_ip: max_per_ip.max(1) as usize,
+            trusted: Arc::new(trusted),
             counts: Arc::default(),
         }
     }
@@ -50,13 +58,15 @@ impl ConnectionLimits {
     }
 
     /// Counts a connection from `ip`, or says which cap it would break.
-    pub(crate) fn acquire(&self, ip: IpAddr) -> Result<ConnectionPermit, LimitRefusal> {
+    pub(crate) fn acquire(&self, peer: IpAddr) -> Result<ConnectionPermit, LimitRefusal> {
+        let ip = outbound::client_bucket(peer);
+        let trusted = self.trusted.iter().any(|net| net.contains(&peer));
         let mut counts = self.lock();
         if counts.total >= self.max_total {
             return Err(LimitRefusal::Total(counts.total));
         }
         let from_ip = counts.per_ip.get(&ip).copied().unwrap_or(0);
-        if from_ip >= self.max_per_ip {
+        if from_ip >= self.max_per_ip && !trusted {
             return Err(LimitRefusal::PerAddress(from_ip));
         }
         counts.total += 1;
@@ -87,7 +97,7 @@ mod tests {
 
     #[test]
     fn caps_in_all_and_per_address() {
-        let limits = ConnectionLimits::new(3, 2);
+        let limits = ConnectionLimits::new(3, 2, Vec::new());
         let a = IpAddr::from([192, 0, 2, 1]);
         let b = IpAddr::from([192, 0, 2, 2]);
         let a1 = limits.acquire(a).unwrap();
@@ -100,5 +110,20 @@ mod tests {
         drop(b1);
         assert_eq!(limits.lock().per_ip.get(&b), None, "emptied entries go");
         assert_eq!(limits.lock().total, 2);
+    }
+
+    #[test]
+    fn ipv6_clients_count_by_prefix_and_proxies_are_trusted() {
+        let proxy: IpAddr = "127.0.0.1".parse().unwrap();
+        let limits = ConnectionLimits::new(10, 1, vec!["127.0.0.0/8".parse().unwrap()]);
+        let _a = limits.acquire("2001:db8:1:2::1".parse().unwrap()).unwrap();
+        assert_eq!(
+            limits.acquire("2001:db8:1:2::99".parse().unwrap()).err(),
+            Some(LimitRefusal::PerAddress(1)),
+            "same /64"
+        );
+        let _b = limits.acquire("2001:db8:1:3::1".parse().unwrap()).unwrap();
+        let held: Vec<_> = (0..5).map(|_| limits.acquire(proxy).unwrap()).collect();
+        assert_eq!(held.len(), 5, "the proxy is held to the total only");
     }
 }

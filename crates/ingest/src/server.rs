@@ -126,7 +126,12 @@ pub async fn serve<H: PublishHandler>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
-    let limits = ConnectionLimits::new(config.max_connections, config.max_connections_per_ip);
+    let limits = ConnectionLimits::new(
+        config.max_connections,
+        config.max_connections_per_ip,
+        // Validated with the rest of the config; a bad entry trusts nothing.
+        config.trusted_proxy_nets().unwrap_or_default(),
+    );
     let config = Arc::new(config);
     let mut tasks = tokio::task::JoinSet::new();
     let mut refusals = RefusalLog::default();

@@ -150,6 +150,8 @@ static RANGES: LazyLock<Vec<(IpNet, AddressClass)>> = LazyLock::new(|| {
         ("::1/128", Loopback),
         ("::ffff:0:0/96", Ipv4Mapped),
         ("::/96", Ipv4Compatible),
+        // NAT64 for local use (RFC 8215): whatever it translates to.
+        ("64:ff9b:1::/48", Reserved),
         ("100::/64", Reserved),
         ("2001:db8::/32", Documentation),
         ("2001::/32", Reserved),
@@ -494,6 +496,23 @@ impl reqwest::dns::Resolve for PolicyResolver {
     }
 }
 
+/// The address a per-client limit counts `ip` against: IPv4 addresses as
+/// they are, IPv6 ones by their /64 (one subscriber's prefix: keying on
+/// the whole address would give anyone with a /64 unlimited buckets), and
+/// IPv4-mapped IPv6 as the IPv4 address.
+pub fn client_bucket(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
 /// The [`Refused`] in an error's source chain, if the policy is why it
 /// failed (for turning a client's connect error into a short reason).
 pub fn find_refusal<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Refused> {
@@ -564,10 +583,29 @@ mod tests {
             ("2002:808:808::", None),
             ("64:ff9b::a00:1", Some(Private)),
             ("64:ff9b::808:808", None),
+            ("64:ff9b:1::a00:1", Some(Reserved)),
             ("2606:4700:4700::1111", None),
         ] {
             assert_eq!(classify(ip(addr)), class, "{addr}");
         }
+    }
+
+    #[test]
+    fn clients_are_bucketed_by_ipv6_prefix() {
+        assert_eq!(client_bucket(ip("198.51.100.7")), ip("198.51.100.7"));
+        assert_eq!(
+            client_bucket(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            ip("2001:db8:1:2::")
+        );
+        assert_eq!(
+            client_bucket(ip("2001:db8:1:2::1")),
+            client_bucket(ip("2001:db8:1:2:ffff::9"))
+        );
+        assert_ne!(
+            client_bucket(ip("2001:db8:1:2::1")),
+            client_bucket(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(client_bucket(ip("::ffff:192.0.2.1")), ip("192.0.2.1"));
     }
 
     #[test]

@@ -128,7 +128,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(handle: PrometheusHandle) -> Rou
 
 /// `GET /metrics` on the public HTTP port: for anyone when `public`, else
 /// only for loopback clients (a Prometheus on the same box, `curl` by the
-/// operator) and requests with an admin's API token; others get 403.
+/// operator) and requests with an admin's API token; others get 403. A
+/// loopback request that a reverse proxy forwarded (it carries
+/// `X-Forwarded-For`, `Forwarded` or `X-Real-IP`) is not the operator's:
+/// behind Caddy or nginx every request comes from 127.0.0.1.
 pub fn guarded_router<S: Clone + Send + Sync + 'static>(
     handle: PrometheusHandle,
     db: control::Db,
@@ -153,12 +156,17 @@ pub fn guarded_router<S: Clone + Send + Sync + 'static>(
     ))
 }
 
-/// The request's peer address and bearer token, if any.
+/// The request's peer address (`None` as well when a proxy forwarded the
+/// request) and bearer token, if any.
 fn credentials(req: &axum::extract::Request) -> (Option<std::net::IpAddr>, Option<String>) {
+    let forwarded = ["x-forwarded-for", "forwarded", "x-real-ip"]
+        .iter()
+        .any(|h| req.headers().contains_key(*h));
     let peer = req
         .extensions()
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
+        .map(|c| c.0.ip())
+        .filter(|_| !forwarded);
     let bearer = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)
@@ -223,9 +231,21 @@ mod tests {
 
     /// `GET /metrics` from `peer` with an optional bearer token.
     async fn scrape(app: &Router, peer: [u8; 4], bearer: Option<&str>) -> u16 {
+        scrape_with(app, peer, bearer, None).await
+    }
+
+    async fn scrape_with(
+        app: &Router,
+        peer: [u8; 4],
+        bearer: Option<&str>,
+        header: Option<(&str, &str)>,
+    ) -> u16 {
         let mut req = axum::http::Request::get("/metrics");
         if let Some(token) = bearer {
             req = req.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some((name, value)) = header {
+            req = req.header(name, value);
         }
         let mut req = req.body(axum::body::Body::empty()).unwrap();
         req.extensions_mut()
@@ -267,6 +287,23 @@ mod tests {
         );
         assert_eq!(scrape(&guarded, outside, Some(&admin_token)).await, 200);
         assert_eq!(scrape(&guarded, [127, 0, 0, 1], None).await, 200);
+        // Through a reverse proxy on the same box: not the operator.
+        for forwarded in [
+            ("x-forwarded-for", "203.0.113.5"),
+            ("forwarded", "for=203.0.113.5"),
+            ("x-real-ip", "203.0.113.5"),
+        ] {
+            let loopback = [127, 0, 0, 1];
+            assert_eq!(
+                scrape_with(&guarded, loopback, None, Some(forwarded)).await,
+                403
+            );
+            let admin = Some(admin_token.as_str());
+            assert_eq!(
+                scrape_with(&guarded, loopback, admin, Some(forwarded)).await,
+                200
+            );
+        }
         let public: Router = guarded_router(handle, (*db).clone(), true);
         assert_eq!(scrape(&public, outside, None).await, 200);
     }

@@ -39,9 +39,23 @@ impl PublishHandler for Publisher {
         }
         match self.live.start(&channel, self.queue_depth).await {
             Ok(publish) => {
-                // A disable that landed between the check above and the
-                // session's registration found nothing to cut: look again
-                // now that the session is registered, and cut it ourselves.
+                // A disable (or a demotion of the owner) that landed between
+                // the checks above and the session's registration found
+                // nothing to cut: look again now that the session is
+                // registered, and cut it ourselves.
+                let owner_may_publish = match self.db.user(&channel.owner_user_id).await {
+                    Ok(Some(owner)) => owner.role != control::Role::Viewer,
+                    Ok(None) => false,
+                    Err(e) => {
+                        error!(error = %e, "channel owner lookup failed");
+                        self.live.stop(&channel.channel_id);
+                        return Err(Refusal::Internal("database unavailable".into()));
+                    }
+                };
+                if !owner_may_publish {
+                    self.live.stop(&channel.channel_id);
+                    return Err(Refusal::OwnerMayNotPublish(channel.slug));
+                }
                 match self.db.channel(&channel.channel_id).await {
                     Ok(Some(now)) if now.accepts_publishers() => {}
                     Ok(_) => {

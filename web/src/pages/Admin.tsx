@@ -85,7 +85,9 @@ export default function AdminPage() {
   const toggle = async (c: Channel) => {
     setError(null);
     try {
-      await post(`/api/v1/channels/${c.channel_id}/${c.enabled ? "disable" : "enable"}`);
+      // An admin's disable is a suspension; enable lifts it.
+      const on = c.enabled && !c.suspended;
+      await post(`/api/v1/channels/${c.channel_id}/${on ? "disable" : "enable"}`);
       await channels.reload();
     } catch (e) {
       setError(e);
@@ -142,10 +144,13 @@ export default function AdminPage() {
                 <td>{c.title}</td>
                 <td>{isLive(c) ? <span className="badge live">LIVE</span> : c.status}</td>
                 <td>{c.visibility}</td>
-                <td>{c.enabled ? "yes" : "no"}</td>
+                <td>{c.suspended ? "suspended" : c.enabled ? "yes" : "no"}</td>
                 <td>
-                  <button className={`small ${c.enabled ? "danger" : ""}`} onClick={() => void toggle(c)}>
-                    {c.enabled ? "Disable" : "Enable"}
+                  <button
+                    className={`small ${c.enabled && !c.suspended ? "danger" : ""}`}
+                    onClick={() => void toggle(c)}
+                  >
+                    {c.suspended ? "Lift suspension" : c.enabled ? "Suspend" : "Enable"}
                   </button>
                 </td>
               </tr>

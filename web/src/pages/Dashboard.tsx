@@ -300,6 +300,15 @@ function ChannelSettings({ channel, onSaved }: { channel: Channel; onSaved: (c: 
       setError(err);
     }
   };
+  // Take playback access back: tokens issued so far, or the playback id too.
+  const takeBack = async (action: "revoke-playback-tokens" | "rotate-playback-id") => {
+    setError(null);
+    try {
+      onSaved(await post<Channel>(`/api/v1/channels/${channel.channel_id}/${action}`));
+    } catch (err) {
+      setError(err);
+    }
+  };
   return (
     <form className="panel form" onSubmit={(e) => void submit(e)}>
       <h3>Channel settings</h3>
@@ -375,8 +384,34 @@ function ChannelSettings({ channel, onSaved }: { channel: Channel; onSaved: (c: 
         </button>
         {saved && <span className="muted">Saved.</span>}
         <span className="spacer" />
-        <button type="button" className="small danger" onClick={() => void toggleEnabled()}>
-          {channel.enabled ? "Disable channel" : "Enable channel"}
+        {channel.suspended ? (
+          <span className="muted" data-testid="channel-suspended">
+            Suspended by an administrator
+          </span>
+        ) : (
+          <button type="button" className="small danger" onClick={() => void toggleEnabled()}>
+            {channel.enabled ? "Disable channel" : "Enable channel"}
+          </button>
+        )}
+      </div>
+      <div className="row">
+        <span className="muted">Playback access</span>
+        <span className="spacer" />
+        <button
+          type="button"
+          className="small"
+          title="Links and players given out so far stop working; new ones work"
+          onClick={() => void takeBack("revoke-playback-tokens")}
+        >
+          Revoke playback tokens
+        </button>
+        <button
+          type="button"
+          className="small danger"
+          title="The old playback URL stops working at once; share the new one"
+          onClick={() => void takeBack("rotate-playback-id")}
+        >
+          New playback ID
         </button>
       </div>
       <ErrorBox error={error} />

@@ -79,7 +79,7 @@ pub(crate) struct PasswordChangedBody {
 fn limit_keys(parts: &Parts, ctx: &Ctx, username: &str) -> Vec<LimitKey> {
     let mut keys = vec![LimitKey::Username(username.trim().to_ascii_lowercase())];
     if let Some(ip) = client_ip(parts, ctx.options().config.trust_forwarded_for) {
-        keys.push(LimitKey::Ip(ip));
+        keys.push(LimitKey::Ip(outbound::client_bucket(ip)));
     }
     keys
 }

@@ -169,7 +169,8 @@ async fn create_clip(
     ApiJson(body): ApiJson<CreateClipRequest>,
 ) -> Result<(StatusCode, Json<ClipBody>), ApiError> {
     let user_id = caller.require()?.user.user_id.clone();
-    check_clip_rate(&ctx, &caller, &user_id).await?;
+    // Refused early (before any work) when the export queue is full; the
+    // clip rate is enforced when the clip is written.
     if body.export == Some(ExportFormat::Mp4) {
         check_export_queue(&ctx, &caller, &user_id).await?;
     }
@@ -261,24 +262,42 @@ async fn create_clip(
         ));
     }
 
-    let clip = ctx
+    const HOUR_MS: i64 = 3600 * 1000;
+    let quota = (!caller.is_admin()).then(|| {
+        (
+            ctx.options().config.clips_per_hour_per_user,
+            now_ms() - HOUR_MS,
+        )
+    });
+    let clip = match ctx
         .db
-        .create_clip(NewClip {
-            source,
-            start_ms,
-            end_ms,
-            title: body.title.unwrap_or_default(),
-            created_by_user_id: Some(user_id.clone()),
-        })
-        .await?;
+        .create_clip_limited(
+            NewClip {
+                source,
+                start_ms,
+                end_ms,
+                title: body.title.unwrap_or_default(),
+                created_by_user_id: Some(user_id.clone()),
+            },
+            quota,
+        )
+        .await
+    {
+        Ok(clip) => clip,
+        Err(control::Error::LimitReached { limit, .. }) => {
+            return Err(clip_rate_refusal(&ctx, &user_id, limit).await?);
+        }
+        Err(e) => return Err(e.into()),
+    };
     // Instant: its playlist is made from the segment index on request.
     let mut clip = ctx.db.finish_clip(&clip.clip_id).await?;
     live::enqueue_clip_ready(&ctx.db, &clip).await;
     if body.export == Some(ExportFormat::Mp4) {
         clip = ctx
             .db
-            .request_clip_export_by(&clip.clip_id, Some(&user_id))
-            .await?;
+            .request_clip_export_by(&clip.clip_id, Some(&user_id), export_quota(&ctx, &caller))
+            .await
+            .map_err(export_refusal)?;
         live::wake_clip_exporter();
     }
     Ok((
@@ -287,39 +306,49 @@ async fn create_clip(
     ))
 }
 
-/// 429 when `user_id` made `[api] clips_per_hour_per_user` clips in the
-/// last hour; `Retry-After` says when the oldest of them leaves the hour.
-async fn check_clip_rate(ctx: &Ctx, caller: &Caller, user_id: &str) -> Result<(), ApiError> {
+/// The 429 for a user who made `limit` clips in the last hour;
+/// `Retry-After` says when the oldest of them leaves the hour.
+async fn clip_rate_refusal(ctx: &Ctx, user_id: &str, limit: u32) -> Result<ApiError, ApiError> {
     const HOUR_MS: i64 = 3600 * 1000;
-    let limit = ctx.options().config.clips_per_hour_per_user;
-    if caller.is_admin() {
-        return Ok(());
-    }
     let now = now_ms();
-    let (made, oldest) = ctx.db.clips_made_since(user_id, now - HOUR_MS).await?;
-    if made < u64::from(limit) {
-        return Ok(());
-    }
+    let (_, oldest) = ctx.db.clips_made_since(user_id, now - HOUR_MS).await?;
     let wait_ms = oldest.map_or(HOUR_MS, |t| t + HOUR_MS - now).max(1000);
-    Err(ApiError::too_many_requests(
+    Ok(ApiError::too_many_requests(
         "too_many_clips",
         format!("at most {limit} clips per hour; try again later"),
         (wait_ms / 1000) as u64,
     ))
 }
 
-/// 429 when `user_id` has `[api] queued_exports_per_user` exports pending
-/// or running.
-async fn check_export_queue(ctx: &Ctx, caller: &Caller, user_id: &str) -> Result<(), ApiError> {
-    let limit = ctx.options().config.queued_exports_per_user;
-    if caller.is_admin() || ctx.db.queued_exports_of(user_id).await? < u64::from(limit) {
-        return Ok(());
+/// The queued-exports limit for this caller (none for admins).
+fn export_quota(ctx: &Ctx, caller: &Caller) -> Option<u32> {
+    (!caller.is_admin()).then_some(ctx.options().config.queued_exports_per_user)
+}
+
+/// A full export queue as 429; other errors as they are.
+fn export_refusal(e: control::Error) -> ApiError {
+    match e {
+        control::Error::LimitReached { limit, .. } => ApiError::too_many_requests(
+            "too_many_exports",
+            format!("at most {limit} exports at once; wait for one to finish"),
+            30,
+        ),
+        e => e.into(),
     }
-    Err(ApiError::too_many_requests(
-        "too_many_exports",
-        format!("at most {limit} exports at once; wait for one to finish"),
-        30,
-    ))
+}
+
+/// 429 early, before a clip is made to be exported, when the caller's
+/// export queue is full (the update enforces it again, atomically).
+async fn check_export_queue(ctx: &Ctx, caller: &Caller, user_id: &str) -> Result<(), ApiError> {
+    match export_quota(ctx, caller) {
+        Some(limit) if ctx.db.queued_exports_of(user_id).await? >= u64::from(limit) => {
+            Err(export_refusal(control::Error::LimitReached {
+                what: "exports queued per user",
+                limit,
+            }))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn now_ms() -> i64 {
@@ -496,16 +525,11 @@ async fn export_clip(
 ) -> Result<(StatusCode, Json<ClipBody>), ApiError> {
     let (clip, channel) = access::clip_to_change(&ctx, &caller, &clip_id).await?;
     let user_id = caller.require()?.user.user_id.clone();
-    if matches!(
-        clip.export_status,
-        ClipExportStatus::None | ClipExportStatus::Failed
-    ) {
-        check_export_queue(&ctx, &caller, &user_id).await?;
-    }
     let clip = ctx
         .db
-        .request_clip_export_by(&clip.clip_id, Some(&user_id))
-        .await?;
+        .request_clip_export_by(&clip.clip_id, Some(&user_id), export_quota(&ctx, &caller))
+        .await
+        .map_err(export_refusal)?;
     if clip.export_status == ClipExportStatus::Pending {
         live::wake_clip_exporter();
     }

@@ -84,6 +84,11 @@ pub struct ApiConfig {
     /// Chat WebSocket connections this node takes at once; more get 503.
     /// Default 10 000.
     pub chat_max_connections: u32,
+    /// Chat WebSocket connections from one client address (IPv6: one
+    /// /64). Behind a proxy, only with `trust_forwarded_for` (else every
+    /// client shares the proxy's address, which is then not capped).
+    /// Default 100.
+    pub chat_max_connections_per_ip: u32,
     /// Clips one user may make per hour (admins are not limited); more
     /// get 429 with `Retry-After`. Default 30.
     pub clips_per_hour_per_user: u32,
@@ -107,6 +112,7 @@ impl Default for ApiConfig {
             trust_forwarded_for: false,
             playback_token_ttl_s: 3600,
             chat_max_connections: 10_000,
+            chat_max_connections_per_ip: 100,
             clips_per_hour_per_user: 30,
             queued_exports_per_user: 3,
         }

@@ -37,6 +37,7 @@ const PRUNE_AT: usize = 10_000;
 pub(crate) enum LimitKey {
     /// A normalized (lowercased) username, whether or not it exists.
     Username(String),
+    /// A client address, IPv6 by its /64 (`outbound::client_bucket`).
     Ip(IpAddr),
 }
 

@@ -124,7 +124,10 @@ async fn create_user(
     ) {
         (false, Some(ip)) => Some(
             ctx.signup_limiter()
-                .reserve(vec![LimitKey::Ip(ip)], std::time::Instant::now())
+                .reserve(
+                    vec![LimitKey::Ip(outbound::client_bucket(ip))],
+                    std::time::Instant::now(),
+                )
                 .map_err(|wait| {
                     ApiError::too_many_requests(
                         "too_many_signups",
@@ -256,7 +259,6 @@ async fn update_user(
     Ok(Json(user.into()))
 }
 
-/// Delete a user (admin). Their channels must be deleted first.
 /// Ends the broadcasts in progress on `user_id`'s channels.
 async fn stop_broadcasts_of(ctx: &Ctx, user_id: &str, reason: &str) -> Result<(), ApiError> {
     let filter = control::ChannelFilter {
@@ -285,6 +287,7 @@ async fn stop_broadcasts_of(ctx: &Ctx, user_id: &str, reason: &str) -> Result<()
     Ok(())
 }
 
+/// Delete a user (admin). Their channels must be deleted first.
 #[utoipa::path(delete, path = "/users/{user_id}", tag = "users",
     params(("user_id" = String, Path)),
     responses(

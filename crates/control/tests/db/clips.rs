@@ -437,3 +437,71 @@ pub(crate) async fn futures_join<T: Send + 'static>(
     }
     out
 }
+
+/// Per-user quotas hold under concurrency: ten clips made at once against
+/// a limit of three, and ten exports asked at once against a queue of two.
+#[tokio::test]
+async fn clip_and_export_quotas_hold_under_concurrency() {
+    each_backend(async |db| {
+        let (_, _, vod) = recorded(&db, "quota").await;
+        let maker = testutil::user(&db, "maker").await;
+        let since = control_now() - 3_600_000;
+        let handles: Vec<_> = (0..10)
+            .map(|i| {
+                let db = db.clone();
+                let new = NewClip {
+                    created_by_user_id: Some(maker.user_id.clone()),
+                    ..of_vod(&vod.vod_id, i * 100, i * 100 + 1000)
+                };
+                tokio::spawn(async move { db.create_clip_limited(new, Some((3, since))).await })
+            })
+            .collect();
+        let mut made = Vec::new();
+        for handle in handles {
+            match handle.await.unwrap() {
+                Ok(clip) => made.push(clip),
+                Err(Error::LimitReached { limit: 3, .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(made.len(), 3);
+        assert_eq!(
+            db.clips_made_since(&maker.user_id, since).await.unwrap().0,
+            3
+        );
+
+        // Exports: more clips (by someone unlimited), then ten asks at once.
+        let mut clips = Vec::new();
+        for i in 0..10 {
+            clips.push(
+                db.create_clip(of_vod(&vod.vod_id, i * 100, i * 100 + 1000))
+                    .await
+                    .unwrap(),
+            );
+        }
+        let handles: Vec<_> = clips
+            .iter()
+            .map(|clip| {
+                let db = db.clone();
+                let (id, user) = (clip.clip_id.clone(), maker.user_id.clone());
+                tokio::spawn(
+                    async move { db.request_clip_export_by(&id, Some(&user), Some(2)).await },
+                )
+            })
+            .collect();
+        let mut queued = 0;
+        for handle in handles {
+            match handle.await.unwrap() {
+                Ok(clip) => {
+                    assert_eq!(clip.export_status, ClipExportStatus::Pending);
+                    queued += 1;
+                }
+                Err(Error::LimitReached { limit: 2, .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(queued, 2);
+        assert_eq!(db.queued_exports_of(&maker.user_id).await.unwrap(), 2);
+    })
+    .await;
+}

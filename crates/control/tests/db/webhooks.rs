@@ -648,3 +648,34 @@ async fn endpoints_per_owner_are_capped() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_endpoint_cap_holds_under_concurrency() {
+    each_backend(async |db| {
+        let owner = testutil::user(&db, "racer").await;
+        let handles: Vec<_> = (0..10)
+            .map(|i| {
+                let db = db.clone();
+                let owner = owner.user_id.clone();
+                tokio::spawn(async move {
+                    db.create_webhook_endpoint_capped(
+                        &owner,
+                        endpoint(&format!("https://r{i}.example/"), &[]),
+                        3,
+                    )
+                    .await
+                })
+            })
+            .collect();
+        let mut created = 0;
+        for handle in handles {
+            match handle.await.unwrap() {
+                Ok(_) => created += 1,
+                Err(Error::LimitReached { .. }) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(created, 3);
+    })
+    .await;
+}
