@@ -66,38 +66,12 @@ async fn start_hanging_receiver() -> (u16, Arc<Mutex<usize>>) {
 /// A creator (user and channel `slug`) and an API token of theirs.
 async fn creator(server: &Server, slug: &str) -> (ChannelInfo, String) {
     let ch = server.create_channel(slug);
-    let db = control::Db::connect(&server.database_url()).await.unwrap();
-    let user = db.user_by_username(slug).await.unwrap().expect("user");
-    let token = db
-        .create_api_token(&user.user_id, "test")
-        .await
-        .unwrap()
-        .secret;
-    db.close().await;
-    (ch, token)
-}
-
-async fn api(method: reqwest::Method, url: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let mut request = reqwest::Client::new()
-        .request(method, url)
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request
-            .header("content-type", "application/json")
-            .body(body.to_string());
-    }
-    let r = request.send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    (ch, server.api_token(slug).await)
 }
 
 /// Registers `url` as `token`'s webhook through the API.
 async fn register(server: &Server, token: &str, url: &str) -> (u16, Value) {
-    api(
+    api_call(
         reqwest::Method::POST,
         &server.url("/api/v1/webhooks"),
         token,
@@ -108,7 +82,7 @@ async fn register(server: &Server, token: &str, url: &str) -> (u16, Value) {
 
 /// Renames the channel: a `channel.updated` event for its owner.
 async fn touch_channel(server: &Server, token: &str, channel_id: &str, title: &str) {
-    let (status, body) = api(
+    let (status, body) = api_call(
         reqwest::Method::PATCH,
         &server.url(&format!("/api/v1/channels/{channel_id}")),
         token,
@@ -124,7 +98,7 @@ async fn attempted_deliveries(server: &Server, token: &str, endpoint_id: &str) -
     let url = server.url(&format!("/api/v1/webhooks/{endpoint_id}/deliveries"));
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (status, page) = api(reqwest::Method::GET, &url, token, None).await;
+        let (status, page) = api_call(reqwest::Method::GET, &url, token, None).await;
         assert_eq!(status, 200, "{page}");
         let deliveries = page["data"].as_array().cloned().unwrap_or_default();
         if !deliveries.is_empty()
@@ -262,7 +236,7 @@ async fn allowed_hosts_let_a_listed_receiver_through_without_reading_it_back() {
     assert_eq!(received.lock().unwrap().as_slice(), ["/hook"]);
     assert_eq!(deliveries[0]["last_status_code"], 500);
     assert_eq!(deliveries[0]["last_error"], "HTTP 500");
-    let (_, page) = api(
+    let (_, page) = api_call(
         reqwest::Method::GET,
         &server.url(&format!("/api/v1/webhooks/{endpoint}/deliveries")),
         &token,

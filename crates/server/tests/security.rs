@@ -166,14 +166,7 @@ async fn sign_ups_are_limited_per_address() {
 /// API; returns the clip's id and the creator's token.
 async fn exported_clip(server: &Server, slug: &str) -> (String, String) {
     let ch = server.create_channel(slug);
-    let db = control::Db::connect(&server.database_url()).await.unwrap();
-    let user = db.user_by_username(slug).await.unwrap().unwrap();
-    let token = db
-        .create_api_token(&user.user_id, "t")
-        .await
-        .unwrap()
-        .secret;
-    db.close().await;
+    let token = server.api_token(slug).await;
     let mut publisher = Publisher::ffmpeg(
         "h264_aac_360p30_nobframes.flv",
         &format!("{}/{}", ch.rtmp_url, ch.stream_key),
@@ -327,31 +320,7 @@ async fn user_with_token(server: &Server, username: &str, role: &str) -> String 
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let db = control::Db::connect(&server.database_url()).await.unwrap();
-    let user = db.user_by_username(username).await.unwrap().unwrap();
-    let token = db
-        .create_api_token(&user.user_id, "t")
-        .await
-        .unwrap()
-        .secret;
-    db.close().await;
-    token
-}
-
-async fn call(method: reqwest::Method, url: &str, token: &str, body: Value) -> (u16, Value) {
-    let r = reqwest::Client::new()
-        .request(method, url)
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (
-        status,
-        serde_json::from_slice(&r.bytes().await.unwrap()).unwrap_or(Value::Null),
-    )
+    server.api_token(username).await
 }
 
 /// Waits (≤ 20 s) for a server log line containing `needle`.
@@ -382,11 +351,11 @@ async fn demoted_and_suspended_creators_cannot_publish() {
     let mut publisher = Publisher::ffmpeg("h264_aac_360p30_nobframes.flv", &url, 30);
     wait_for_media_url(&server, &ch.playback_id, Duration::from_secs(15)).await;
 
-    let (status, body) = call(
+    let (status, body) = api_call(
         reqwest::Method::PATCH,
         &server.url(&format!("/api/v1/users/{}", owner.user_id)),
         &admin,
-        json!({"role": "viewer"}),
+        Some(json!({"role": "viewer"})),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -407,19 +376,19 @@ async fn demoted_and_suspended_creators_cannot_publish() {
     wait_for_log(&server, "may not publish (their account is a viewer)").await;
 
     // Creator again, but suspended by the admin.
-    let (status, body) = call(
+    let (status, body) = api_call(
         reqwest::Method::PATCH,
         &server.url(&format!("/api/v1/users/{}", owner.user_id)),
         &admin,
-        json!({"role": "creator"}),
+        Some(json!({"role": "creator"})),
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    let (status, body) = call(
+    let (status, body) = api_call(
         reqwest::Method::POST,
         &server.url(&format!("/api/v1/channels/{}/disable", ch.channel_id)),
         &admin,
-        json!({}),
+        Some(json!({})),
     )
     .await;
     assert_eq!((status, &body["suspended"]), (200, &json!(true)), "{body}");

@@ -97,16 +97,25 @@ impl LoginLimiter {
         Duration::from_secs(1)
     }
 
+    /// The longest wait of any of `keys` at `now` (zero: none is at its
+    /// limit).
+    fn longest_wait(
+        &self,
+        map: &HashMap<LimitKey, Entry>,
+        keys: &[LimitKey],
+        now: Instant,
+    ) -> Duration {
+        keys.iter()
+            .filter_map(|key| map.get(key).map(|e| self.wait(e, self.max(key), now)))
+            .max()
+            .unwrap_or_default()
+    }
+
     /// `Err(wait)` if any of `keys` is over its limit at `now`: how long
     /// until it is not.
     #[cfg(test)]
     pub(crate) fn check(&self, keys: &[LimitKey], now: Instant) -> Result<(), Duration> {
-        let map = self.lock();
-        let wait = keys
-            .iter()
-            .filter_map(|key| map.get(key).map(|e| self.wait(e, self.max(key), now)))
-            .max()
-            .unwrap_or_default();
+        let wait = self.longest_wait(&self.lock(), keys, now);
         if wait.is_zero() { Ok(()) } else { Err(wait) }
     }
 
@@ -131,11 +140,7 @@ impl LoginLimiter {
                         .is_some_and(|t| now.duration_since(*t) < window)
             });
         }
-        let wait = keys
-            .iter()
-            .filter_map(|key| map.get(key).map(|e| self.wait(e, self.max(key), now)))
-            .max()
-            .unwrap_or_default();
+        let wait = self.longest_wait(&map, &keys, now);
         if !wait.is_zero() {
             return Err(wait);
         }

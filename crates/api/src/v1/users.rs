@@ -118,28 +118,20 @@ async fn create_user(
     }
     // Sign-ups per client address: each costs a password hash and makes an
     // account that can sign more things up. Counted whatever the outcome.
-    let signup = match (
-        caller.is_admin(),
-        client_ip(&parts, ctx.options().config.trust_forwarded_for),
-    ) {
-        (false, Some(ip)) => Some(
-            ctx.signup_limiter()
-                .reserve(
-                    vec![LimitKey::Ip(outbound::client_bucket(ip))],
-                    std::time::Instant::now(),
+    if !caller.is_admin()
+        && let Some(ip) = client_ip(&parts, ctx.options().config.trust_forwarded_for)
+    {
+        let now = std::time::Instant::now();
+        ctx.signup_limiter()
+            .reserve(vec![LimitKey::Ip(outbound::client_bucket(ip))], now)
+            .map_err(|wait| {
+                ApiError::too_many_requests(
+                    "too_many_signups",
+                    "too many sign-ups from this address; try again later",
+                    wait.as_secs() + 1,
                 )
-                .map_err(|wait| {
-                    ApiError::too_many_requests(
-                        "too_many_signups",
-                        "too many sign-ups from this address; try again later",
-                        wait.as_secs() + 1,
-                    )
-                })?,
-        ),
-        _ => None,
-    };
-    if let Some(signup) = signup {
-        signup.failed(std::time::Instant::now());
+            })?
+            .failed(now);
     }
     let user = ctx
         .db

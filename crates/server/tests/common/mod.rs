@@ -262,6 +262,23 @@ impl Server {
         serde_json::from_slice(&out.stdout).expect("channel create --json output")
     }
 
+    /// A new API token of user `username` (made in the database directly).
+    pub async fn api_token(&self, username: &str) -> String {
+        let db = control::Db::connect(&self.database_url()).await.unwrap();
+        let user = db
+            .user_by_username(username)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no user {username}"));
+        let token = db
+            .create_api_token(&user.user_id, "test")
+            .await
+            .unwrap()
+            .secret;
+        db.close().await;
+        token
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("server running").id()
@@ -424,6 +441,34 @@ impl Drop for Publisher {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// An API request with a bearer token (and a JSON body, if any); the
+/// status and the JSON answer (`Null` when not JSON).
+pub async fn api_call(
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, url)
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let r = request
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
+    let status = r.status().as_u16();
+    let bytes = r.bytes().await.expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 /// GET returning (status, content-type, cache-control, body).
