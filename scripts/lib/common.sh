@@ -14,7 +14,7 @@ AETHEX_BUILD_PACKAGES=(
 )
 # Extra packages for the test suite: PostgreSQL (and psql for set-up), python3
 # (finding free ports), Chromium (the browser tests, scripts/test-browser).
-AETHEX_TEST_PACKAGES=(postgresql postgresql-client python3 chromium)
+AETHEX_TEST_PACKAGES=(postgresql postgresql-client python3 python3-venv chromium)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -90,18 +90,38 @@ pub(crate) fn check_component(what: &'static str, value: &str) -> Result<(), Api
     }
 }
 
-async fn channel_by_playback_id(
+/// The channel whose live output a playback id names (its own id, or a
+/// further one added on the Mux surface), as seen through that id: its
+/// `playback_id` is the requested id and its `playback_policy` the id's,
+/// so that [`check_playback`] asks for a token for this id under this
+/// id's policy. Asset (recording) ids are not live outputs: 404.
+pub(crate) async fn channel_by_playback_id(
     state: &AppState,
     playback_id: &str,
 ) -> Result<control::Channel, ApiError> {
     check_component("playback id", playback_id)?;
-    state
-        .db
-        .channel_by_playback_id(playback_id)
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found("unknown_playback_id", "no channel has this playback id")
-        })
+    match state.db.resolve_playback_id(playback_id).await? {
+        Some(resolved) if resolved.vod.is_none() => Ok(as_seen_through(
+            resolved.channel,
+            playback_id,
+            resolved.policy,
+        )),
+        _ => Err(ApiError::not_found(
+            "unknown_playback_id",
+            "no channel has this playback id",
+        )),
+    }
+}
+
+/// `channel` as played through `playback_id` with `policy`.
+pub(crate) fn as_seen_through(
+    mut channel: control::Channel,
+    playback_id: &str,
+    policy: control::PlaybackPolicy,
+) -> control::Channel {
+    channel.playback_id = playback_id.to_owned();
+    channel.playback_policy = policy;
+    channel
 }
 
 /// `/hls/{playback_id}/master.m3u8`: the live broadcast's master, or after
@@ -113,11 +133,25 @@ async fn channel_master(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let channel = channel_by_playback_id(&state, &playback_id).await?;
-    let grant = check_playback(&state, &channel, token(&query), PlaybackAudience::Video).await?;
+    live_master(&state, &channel, token(&query), "").await
+}
+
+/// The master playlist of `channel`'s current (or last) broadcast, its
+/// variant URIs under `{base}{live_stream_id}/` (`base` is "" for
+/// `/hls/{playback_id}/master.m3u8` and `hls/{playback_id}/` for Mux's
+/// `/{playback_id}.m3u8`).
+pub(crate) async fn live_master(
+    state: &AppState,
+    channel: &control::Channel,
+    token: Option<&str>,
+    base: &str,
+) -> Result<Response, ApiError> {
+    let grant = check_playback(state, channel, token, PlaybackAudience::Video).await?;
     if let Some(view) = state.live.registry().get(&channel.channel_id) {
         let master = view.playlists().master.clone().ok_or_else(not_started)?;
+        let prefix = format!("{base}{}", view.live_stream_id);
         return Ok(playlist(
-            rewrite_uris(&master, Some(&view.live_stream_id), grant.token()),
+            rewrite_uris(&master, Some(&prefix), grant.token()),
             grant.cache_control(cache::LIVE_PLAYLIST),
         ));
     }
@@ -133,8 +167,9 @@ async fn channel_master(
             "this channel is not live and has no recording to show",
         )
     })?;
+    let prefix = format!("{base}{}", latest.live_stream_id);
     Ok(playlist(
-        rewrite_uris(&master, Some(&latest.live_stream_id), grant.token()),
+        rewrite_uris(&master, Some(&prefix), grant.token()),
         grant.cache_control(cache::ENDED_PLAYLIST),
     ))
 }
@@ -155,8 +190,16 @@ async fn channel_thumbnail(
         .strip_suffix(".jpg")
         .ok_or_else(|| ApiError::not_found("not_found", "thumbnails are .jpg files"))?;
     let channel = channel_by_playback_id(&state, playback_id).await?;
-    let grant =
-        check_playback(&state, &channel, token(&query), PlaybackAudience::Thumbnail).await?;
+    live_thumbnail(&state, &channel, token(&query)).await
+}
+
+/// A recent frame of `channel`'s current (or last) broadcast.
+pub(crate) async fn live_thumbnail(
+    state: &AppState,
+    channel: &control::Channel,
+    token: Option<&str>,
+) -> Result<Response, ApiError> {
+    let grant = check_playback(state, channel, token, PlaybackAudience::Thumbnail).await?;
     let live_stream_id = match state.live.registry().get(&channel.channel_id) {
         Some(view) => {
             view.want_thumbnail();
@@ -776,5 +819,81 @@ mod tests {
             std::str::from_utf8(&out).unwrap(),
             "#EXTM3U\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"a\",URI=\"ls1/audio/index.m3u8\"\n#EXT-X-STREAM-INF:BANDWIDTH=1\nls1/source/index.m3u8\n\n"
         );
+    }
+}
+
+/// Mux-form playback of a recording through one of its (asset) playback
+/// ids: `channel` as seen through that id (see [`as_seen_through`]).
+pub(crate) mod asset {
+    use super::*;
+
+    async fn grant(
+        state: &AppState,
+        channel: &control::Channel,
+        vod: &control::Vod,
+        token: Option<&str>,
+        audience: PlaybackAudience,
+    ) -> Result<(String, Grant), ApiError> {
+        let grant = check_playback(state, channel, token, audience).await?;
+        Ok((ready_vod(vod.clone())?, grant))
+    }
+
+    /// `/{PLAYBACK_ID}.m3u8`: the recording's master, its variant URIs
+    /// under `{playback_id}/`.
+    pub(crate) async fn master(
+        state: &AppState,
+        channel: &control::Channel,
+        vod: &control::Vod,
+        token: Option<&str>,
+    ) -> Result<Response, ApiError> {
+        let (live_stream_id, grant) =
+            grant(state, channel, vod, token, PlaybackAudience::Video).await?;
+        let body = stored(state, &keys::vod_master_playlist(&live_stream_id)).await?;
+        Ok(playlist(
+            rewrite_uris(&body, Some(&channel.playback_id), grant.token()),
+            grant.cache_control(cache::VOD_PLAYLIST),
+        ))
+    }
+
+    /// `/{PLAYBACK_ID}/{rendition}/{file}`: a variant playlist or a media
+    /// object of the recording.
+    pub(crate) async fn file(
+        state: &AppState,
+        channel: &control::Channel,
+        vod: &control::Vod,
+        rendition: &str,
+        file: &str,
+        token: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Result<Response, ApiError> {
+        check_component("rendition", rendition)?;
+        check_component("file name", file)?;
+        let (live_stream_id, grant) =
+            grant(state, channel, vod, token, PlaybackAudience::Video).await?;
+        if file == keys::VOD_PLAYLIST {
+            let body = stored(state, &keys::vod_media_playlist(&live_stream_id, rendition)).await?;
+            return Ok(playlist(
+                grant.playlist(body),
+                grant.cache_control(cache::VOD_PLAYLIST),
+            ));
+        }
+        media_object(state, &live_stream_id, rendition, file, headers, &grant).await
+    }
+
+    /// `/{PLAYBACK_ID}/thumbnail.jpg`: the recording's poster.
+    pub(crate) async fn poster(
+        state: &AppState,
+        channel: &control::Channel,
+        vod: &control::Vod,
+        token: Option<&str>,
+    ) -> Result<Response, ApiError> {
+        let (live_stream_id, grant) =
+            grant(state, channel, vod, token, PlaybackAudience::Thumbnail).await?;
+        let body = state
+            .media
+            .get(&keys::poster(&live_stream_id))
+            .await?
+            .ok_or_else(|| ApiError::not_found("no_poster", "this recording has no poster"))?;
+        Ok(jpeg(body, grant.cache_control(cache::VOD_PLAYLIST)))
     }
 }

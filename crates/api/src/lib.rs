@@ -13,6 +13,7 @@ pub mod fuzzing;
 mod health;
 mod hls;
 mod log_text;
+mod mux_playback;
 mod object;
 mod playback_auth;
 mod state;
@@ -29,6 +30,7 @@ pub use error::ApiError;
 pub(crate) use log_text::log_safe;
 pub use state::AppState;
 pub use v1::config::{ApiConfig, ApiOptions, CookieSecure, SignupRole, ViewerCount};
+pub use v1::mux::webhook_body as mux_webhook_body;
 pub use v1::openapi;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -79,7 +81,7 @@ pub fn router(state: AppState, options: ApiOptions) -> Router {
             chat_max_connections,
             chat_max_per_address,
         ))
-        .fallback(web::fallback)
+        .fallback(mux_playback::fallback)
         .with_state(state)
         .layer(axum::Extension(address_policy))
         .layer(axum::middleware::from_fn_with_state(

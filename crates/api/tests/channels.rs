@@ -87,6 +87,7 @@ async fn crud_round_trip() {
                 NewWebhookEndpoint {
                     url: "https://hooks.example/aethex".into(),
                     event_types: vec![WebhookEventType::ChannelUpdated],
+                    format: Default::default(),
                 },
             )
             .await
@@ -785,6 +786,7 @@ async fn reset_stream_key_replaces_the_key() {
                 NewWebhookEndpoint {
                     url: "https://hooks.example/aethex".into(),
                     event_types: vec![WebhookEventType::ChannelUpdated],
+                    format: Default::default(),
                 },
             )
             .await
@@ -844,6 +846,7 @@ async fn disable_refuses_publish_and_cuts_the_broadcast() {
                 NewWebhookEndpoint {
                     url: "https://hooks.example/aethex".into(),
                     event_types: vec![],
+                    format: Default::default(),
                 },
             )
             .await

@@ -429,6 +429,7 @@ async fn hook_clip_ready(app: &TestApp, owner: &Client) {
             NewWebhookEndpoint {
                 url: "https://hooks.example.com/aethex".into(),
                 event_types: vec![WebhookEventType::ClipReady],
+                format: Default::default(),
             },
         )
         .await

@@ -27,6 +27,7 @@ use crate::decode;
 use crate::error::{Error, Result, Violation, map_write, violation};
 use crate::ids::{new_id, now_ms};
 use crate::page::{Page, PageRequest};
+use crate::seal::Sealer;
 use crate::secret::{hash_stream_key, hashes_equal, new_playback_id, new_stream_key};
 use crate::text_enum::text_enum;
 
@@ -121,6 +122,21 @@ pub struct Channel {
     /// refused; `None`: none revoked. Set by [`Db::revoke_playback_tokens`],
     /// [`Db::rotate_playback_id`] and by becoming private or signed.
     pub playback_tokens_not_before_ms: Option<i64>,
+    /// Settings only the Mux surface reads and writes (`passthrough`,
+    /// `test`, `new_asset_settings`, ...), as JSON object text; `{}` for
+    /// native channels. Opaque to this crate.
+    #[serde(skip)]
+    pub mux_settings: String,
+    /// Policies of the playback ids each new recording gets (Mux's
+    /// `new_asset_settings.playback_policies`); empty: none.
+    pub new_asset_playback_policies: Vec<PlaybackPolicy>,
+    /// Whether `playback_id` is listed among the channel's Mux playback
+    /// ids (false once deleted there, see [`Db::delete_playback_id`]).
+    pub playback_id_listed: bool,
+    /// Mux's reconnect semantics: the reconnect window runs after a clean
+    /// unpublish too, and only `complete` ends a broadcast at once. False
+    /// for native channels, which end on a clean unpublish.
+    pub reconnect_after_unpublish: bool,
     /// Unix milliseconds.
     pub created_at_ms: i64,
     /// Unix milliseconds; bumped by every settings change and key reset.
@@ -183,6 +199,11 @@ pub struct ChannelUpdate {
     pub chat_slow_mode_s: Option<u32>,
     /// Replaces the list (normalised: trimmed, lowercased, deduplicated).
     pub chat_blocked_words: Option<Vec<String>>,
+    /// JSON object text (see [`Channel::mux_settings`]); at most 16 KiB.
+    pub mux_settings: Option<String>,
+    pub new_asset_playback_policies: Option<Vec<PlaybackPolicy>>,
+    pub playback_id_listed: Option<bool>,
+    pub reconnect_after_unpublish: Option<bool>,
 }
 
 /// Which channels [`Db::list_channels`] returns; every field narrows.
@@ -369,6 +390,27 @@ pub fn validate_ladder_name(name: &str) -> Result<String> {
     }
 }
 
+/// Longest [`Channel::mux_settings`], in bytes.
+pub const MUX_SETTINGS_MAX_BYTES: usize = 16 * 1024;
+
+/// `public,signed` → policies; `None` on an unknown one.
+fn decode_policies(text: &str) -> Option<Vec<PlaybackPolicy>> {
+    text.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse().ok())
+        .collect()
+}
+
+fn encode_policies(policies: &[PlaybackPolicy]) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for p in policies {
+        if !out.contains(&p.as_str()) {
+            out.push(p.as_str());
+        }
+    }
+    out.join(",")
+}
+
 /// `SELECT` of every [`Channel`] column (then `$extra` columns) from
 /// `channel c` followed by `$tail`. Literals only, so the statement stays a
 /// `&'static str`, which is what sqlx 0.9 takes without `AssertSqlSafe`.
@@ -382,7 +424,8 @@ macro_rules! select_channel {
              c.segment_format, c.ladder, c.playback_id, c.enabled, c.record, c.visibility, \
              c.playback_policy, c.reconnect_window_s, c.created_at_ms, c.updated_at_ms, \
              c.category, c.chat_slow_mode_s, c.chat_blocked_words, c.suspended, \
-             c.playback_tokens_not_before_ms",
+             c.playback_tokens_not_before_ms, c.mux_settings, c.new_asset_playback_policies, \
+             c.playback_id_listed, c.reconnect_after_unpublish",
             $extra,
             " FROM channel c ",
             $tail
@@ -417,6 +460,17 @@ pub(crate) fn channel_from_row(row: &AnyRow) -> Result<Channel> {
             })?
         },
         playback_tokens_not_before_ms: row.try_get("playback_tokens_not_before_ms")?,
+        mux_settings: row.try_get("mux_settings")?,
+        new_asset_playback_policies: {
+            let text: String = row.try_get("new_asset_playback_policies")?;
+            decode_policies(&text).ok_or(Error::Corrupt {
+                table: "channel",
+                column: "new_asset_playback_policies",
+                value: text,
+            })?
+        },
+        playback_id_listed: decode::flag(row, "channel", "playback_id_listed")?,
+        reconnect_after_unpublish: decode::flag(row, "channel", "reconnect_after_unpublish")?,
         created_at_ms: row.try_get("created_at_ms")?,
         updated_at_ms: row.try_get("updated_at_ms")?,
     })
@@ -462,6 +516,10 @@ impl Db {
             chat_slow_mode_s: 0,
             chat_blocked_words: Vec::new(),
             playback_tokens_not_before_ms: None,
+            mux_settings: "{}".to_owned(),
+            new_asset_playback_policies: Vec::new(),
+            playback_id_listed: true,
+            reconnect_after_unpublish: false,
             created_at_ms: now,
             updated_at_ms: now,
         };
@@ -495,7 +553,7 @@ impl Db {
             Some(Violation::ForeignKey) => Error::invalid("owner_user_id", "no such user"),
             _ => map_write(e),
         })?;
-        insert_stream_key(&mut tx, &channel.channel_id, &stream_key, now).await?;
+        insert_stream_key(&mut tx, &self.sealer, &channel.channel_id, &stream_key, now).await?;
         tx.commit().await?;
 
         tracing::info!(channel_id = %channel.channel_id, slug = %channel.slug, "channel created");
@@ -565,6 +623,21 @@ impl Db {
         channel_from_row(&row).map(Some)
     }
 
+    /// The channel's current stream key, opened from its sealed copy (the
+    /// Mux surface shows it on every read). `None` if the channel has no
+    /// key that can be shown: made before keys were sealed, or sealed
+    /// under another server key; resetting the key makes it readable.
+    pub async fn stream_key_of(&self, channel_id: &str) -> Result<Option<String>> {
+        let sealed: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT key_sealed FROM stream_key WHERE channel_id = $1 \
+             ORDER BY created_at_ms DESC LIMIT 1",
+        )
+        .bind(channel_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(sealed.flatten().and_then(|s| self.sealer.open(&s)))
+    }
+
     /// Replaces the channel's stream key(s) with a fresh one and returns it.
     /// The old key stops working when this returns (one transaction).
     /// [`Error::NotFound`] if there is no such channel.
@@ -586,7 +659,7 @@ impl Db {
             .bind(channel_id)
             .execute(&mut *tx)
             .await?;
-        insert_stream_key(&mut tx, channel_id, &stream_key, now).await?;
+        insert_stream_key(&mut tx, &self.sealer, channel_id, &stream_key, now).await?;
         tx.commit().await?;
         tracing::info!(%channel_id, "stream key reset");
         Ok(stream_key)
@@ -619,6 +692,36 @@ impl Db {
         Ok(Page::from_rows(channels, page, |c: &Channel| {
             (c.created_at_ms, &c.channel_id)
         }))
+    }
+
+    /// One page of an owner's channels by offset, newest first, for lists
+    /// paged by number (Mux's `?limit=&page=`). `status` filters on Mux's
+    /// live stream status: `disabled` (not enabled, or suspended),
+    /// `active` (a broadcast in progress) or `idle` (neither). At most
+    /// [`crate::PAGE_LIMIT_MAX`] per page.
+    pub async fn list_channels_by_offset(
+        &self,
+        owner_user_id: &str,
+        status: Option<&str>,
+        limit: u32,
+        offset: u64,
+    ) -> Result<Vec<Channel>> {
+        let limit = limit.clamp(1, crate::PAGE_LIMIT_MAX);
+        let rows = sqlx::query(select_channel!(
+            "WHERE c.owner_user_id = $1 AND ($2 IS NULL \
+               OR ($2 = 'disabled' AND (c.enabled = 0 OR c.suspended = 1)) \
+               OR ($2 <> 'disabled' AND c.enabled = 1 AND c.suspended = 0 AND \
+                   (EXISTS (SELECT 1 FROM live_stream ls WHERE ls.channel_id = c.channel_id \
+                            AND ls.status <> 'ended')) = ($2 = 'active'))) \
+             ORDER BY c.created_at_ms DESC, c.channel_id DESC LIMIT $3 OFFSET $4"
+        ))
+        .bind(owner_user_id)
+        .bind(status)
+        .bind(i64::from(limit))
+        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(channel_from_row).collect()
     }
 
     /// Deletes a channel and everything recorded under it, in one
@@ -755,6 +858,21 @@ impl Db {
             .map(normalize_blocked_words)
             .transpose()?
             .map(|w| serde_json::Value::from(w).to_string());
+        let mux_settings = match update.mux_settings {
+            Some(text) => {
+                let valid = text.len() <= MUX_SETTINGS_MAX_BYTES
+                    && serde_json::from_str::<serde_json::Value>(&text)
+                        .is_ok_and(|v| v.is_object());
+                if !valid {
+                    return Err(Error::invalid(
+                        "mux_settings",
+                        format!("must be a JSON object of at most {MUX_SETTINGS_MAX_BYTES} bytes"),
+                    ));
+                }
+                Some(text)
+            }
+            None => None,
+        };
         let private_is_signed = || {
             Error::invalid(
                 "playback_policy",
@@ -785,6 +903,10 @@ impl Db {
              chat_slow_mode_s = COALESCE($13, chat_slow_mode_s), \
              chat_blocked_words = COALESCE($14, chat_blocked_words), \
              suspended = COALESCE($15, suspended), \
+             mux_settings = COALESCE($16, mux_settings), \
+             new_asset_playback_policies = COALESCE($17, new_asset_playback_policies), \
+             playback_id_listed = COALESCE($18, playback_id_listed), \
+             reconnect_after_unpublish = COALESCE($19, reconnect_after_unpublish), \
              playback_tokens_not_before_ms = CASE \
                WHEN (COALESCE($5, visibility) = 'private' AND visibility <> 'private') \
                  OR (COALESCE($11, playback_policy) = 'signed' AND playback_policy <> 'signed') \
@@ -807,6 +929,15 @@ impl Db {
         .bind(slow_mode.map(|s| s as i32))
         .bind(blocked_words)
         .bind(update.suspended.map(decode::flag_param))
+        .bind(mux_settings)
+        .bind(
+            update
+                .new_asset_playback_policies
+                .as_deref()
+                .map(encode_policies),
+        )
+        .bind(update.playback_id_listed.map(decode::flag_param))
+        .bind(update.reconnect_after_unpublish.map(decode::flag_param))
         .execute(&self.pool)
         .await?;
         if updated.rows_affected() == 0 {
@@ -870,18 +1001,20 @@ impl Db {
 
 async fn insert_stream_key(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    sealer: &Sealer,
     channel_id: &str,
     stream_key: &str,
     now: i64,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO stream_key (stream_key_id, channel_id, key_hash, created_at_ms) \
-         VALUES ($1, $2, $3, $4)",
+        "INSERT INTO stream_key (stream_key_id, channel_id, key_hash, created_at_ms, key_sealed) \
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(new_id())
     .bind(channel_id)
     .bind(hash_stream_key(stream_key))
     .bind(now)
+    .bind(sealer.seal(stream_key))
     .execute(&mut **tx)
     .await
     .map_err(map_write)?;

@@ -4,6 +4,7 @@
 //! URL scheme; the only backend-specific code is here (SQLite pragmas, which
 //! migration set to run) and in the schema files.
 
+use crate::seal::{SEALING_KEY_LEN, Sealer};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,6 +96,7 @@ pub struct Db {
     pub(crate) pool: AnyPool,
     backend: Backend,
     pub(crate) passwords: Arc<Passwords>,
+    pub(crate) sealer: Arc<Sealer>,
 }
 
 impl std::fmt::Debug for Db {
@@ -111,6 +113,15 @@ static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 
 impl Db {
+    /// This handle, sealing and opening stored secrets (stream keys shown
+    /// again on the Mux surface) with `key`: the server's key from its data
+    /// directory. Without it a random per-process key is used (see
+    /// [`crate::seal`]).
+    pub fn with_sealing_key(mut self, key: &[u8; SEALING_KEY_LEN]) -> Db {
+        self.sealer = Arc::new(Sealer::new(key));
+        self
+    }
+
     /// Connects with default settings to `sqlite://PATH` or `postgres://...`.
     /// Does not migrate: call [`Db::migrate`].
     pub async fn connect(url: &str) -> Result<Db> {
@@ -172,6 +183,7 @@ impl Db {
             pool,
             backend,
             passwords,
+            sealer: Arc::new(Sealer::ephemeral()),
         })
     }
 
@@ -339,9 +351,11 @@ mod tests {
                 "clip",
                 "follow",
                 "live_stream",
+                "playback_id",
                 "segment",
                 "session",
                 "signing_key",
+                "simulcast_target",
                 "stream_key",
                 "user",
                 "vod",

@@ -57,11 +57,14 @@ mod ids;
 mod live_stream;
 mod page;
 mod password;
+mod playback_ids;
 mod playback_token;
+mod seal;
 mod secret;
 mod segment;
 mod session;
 mod signing_key;
+mod simulcast;
 mod text_enum;
 mod user;
 mod vod;
@@ -74,9 +77,10 @@ pub mod testutil;
 pub use api_token::{API_TOKEN_NAME_MAX_CHARS, ApiToken, CreatedApiToken};
 pub use channel::{
     CATEGORY_MAX_CHARS, CHAT_BLOCKED_WORDS_MAX, CHAT_SLOW_MODE_MAX_S, Channel, ChannelFilter,
-    ChannelUpdate, CreatedChannel, DEFAULT_LADDER, DeletedChannel, LatencyMode, NewChannel,
-    PlaybackPolicy, RECONNECT_WINDOW_MAX_S, SLUG_MAX_LEN, SLUG_MIN_LEN, SegmentFormat,
-    TITLE_MAX_CHARS, Visibility, normalize_blocked_words, normalize_slug, validate_ladder_name,
+    ChannelUpdate, CreatedChannel, DEFAULT_LADDER, DeletedChannel, LatencyMode,
+    MUX_SETTINGS_MAX_BYTES, NewChannel, PlaybackPolicy, RECONNECT_WINDOW_MAX_S, SLUG_MAX_LEN,
+    SLUG_MIN_LEN, SegmentFormat, TITLE_MAX_CHARS, Visibility, normalize_blocked_words,
+    normalize_slug, validate_ladder_name,
 };
 pub use chat::{
     CHAT_BAN_REASON_MAX_CHARS, CHAT_HISTORY_MAX, CHAT_MESSAGE_MAX_CHARS, ChatBan, ChatMessage,
@@ -92,10 +96,12 @@ pub use follow::{BROWSE_LIMIT_MAX, FollowedChannel, LiveChannel, SEARCH_MAX_CHAR
 pub use live_stream::{ChannelStatus, IngestInfo, LiveStream, LiveStreamStats, LiveStreamStatus};
 pub use page::{PAGE_LIMIT_DEFAULT, PAGE_LIMIT_MAX, Page, PageRequest};
 pub use password::{PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS, PasswordConfig};
+pub use playback_ids::{PLAYBACK_IDS_MAX, PlaybackIdRecord, PlaybackObject, ResolvedPlayback};
 pub use playback_token::{
     CLOCK_SKEW_S, PlaybackAudience, PlaybackClaims, SigningAlgorithm, TokenError, VerifyingKey,
     sign_playback_token, token_key_id, verify_playback_token_with,
 };
+pub use seal::SEALING_KEY_LEN;
 pub use secret::{
     API_TOKEN_PREFIX, API_TOKEN_RANDOM_LEN, PLAYBACK_ID_LEN, STREAM_KEY_PREFIX,
     STREAM_KEY_RANDOM_LEN, WEBHOOK_SECRET_PREFIX,
@@ -103,6 +109,7 @@ pub use secret::{
 pub use segment::{NewSegment, SegmentRecord};
 pub use session::{CreatedSession, SESSION_TTL_MAX, Session};
 pub use signing_key::{CreatedSigningKey, MINTED_TOKEN_TTL_MAX, SigningKey};
+pub use simulcast::{NewSimulcastTarget, SIMULCAST_TARGETS_MAX, SimulcastTarget};
 pub use user::{
     EMAIL_MAX_LEN, NewUser, Role, USERNAME_MAX_LEN, USERNAME_MIN_LEN, User, UserUpdate,
     normalize_username,
@@ -112,7 +119,8 @@ pub use webhook::{
     DueDelivery, NewWebhookEndpoint, WEBHOOK_CLAIM_MAX, WEBHOOK_DATA_MAX_BYTES,
     WEBHOOK_RETRY_FIRST_DELAY_MS, WEBHOOK_RETRY_MAX_DELAY_MS, WEBHOOK_RETRY_WINDOW_MS,
     WEBHOOK_URL_MAX_LEN, WebhookConfig, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint,
-    WebhookEndpointUpdate, WebhookEvent, WebhookEventType, webhook_retry_delay_ms,
+    WebhookEndpointUpdate, WebhookEvent, WebhookEventType, WebhookFormat, mux_event_types,
+    webhook_retry_delay_ms,
 };
 pub use webhook_signature::{
     WEBHOOK_SIGNATURE_HEADER, verify_webhook_signature, webhook_signature, webhook_signature_header,

@@ -127,6 +127,27 @@ impl Db {
         })
     }
 
+    /// One page of an owner's signing keys by offset, newest first (Mux's
+    /// `?limit=&page=`). At most [`crate::PAGE_LIMIT_MAX`] per page.
+    pub async fn list_signing_keys_by_offset(
+        &self,
+        owner_user_id: &str,
+        limit: u32,
+        offset: u64,
+    ) -> Result<Vec<SigningKey>> {
+        let rows = sqlx::query(
+            "SELECT signing_key_id, owner_user_id, algorithm, public_key_pem, created_at_ms \
+             FROM signing_key WHERE owner_user_id = $1 \
+             ORDER BY created_at_ms DESC, signing_key_id DESC LIMIT $2 OFFSET $3",
+        )
+        .bind(owner_user_id)
+        .bind(i64::from(limit.clamp(1, crate::PAGE_LIMIT_MAX)))
+        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(signing_key_from_row).collect()
+    }
+
     /// One of `owner_user_id`'s signing keys. [`Error::NotFound`] if there
     /// is no such key or it is someone else's.
     pub async fn signing_key(
@@ -241,7 +262,8 @@ impl Db {
     }
 
     /// The user who owns a playback id: the owner of the channel with that
-    /// playback id, or of the channel of the VOD or clip with that id.
+    /// playback id, or of the channel of the VOD or clip with that id, or
+    /// of what a further (Mux) playback id plays.
     pub async fn playback_id_owner(&self, playback_id: &str) -> Result<Option<String>> {
         let owner: Option<String> = sqlx::query_scalar(
             "SELECT owner_user_id FROM channel WHERE playback_id = $1 \
@@ -249,6 +271,10 @@ impl Db {
                JOIN channel c ON c.channel_id = v.channel_id WHERE v.vod_id = $1 \
              UNION ALL SELECT c.owner_user_id FROM clip k \
                JOIN channel c ON c.channel_id = k.channel_id WHERE k.clip_id = $1 \
+             UNION ALL SELECT c.owner_user_id FROM playback_id p \
+               JOIN channel c ON c.channel_id = p.channel_id WHERE p.playback_id = $1 \
+             UNION ALL SELECT c.owner_user_id FROM playback_id p JOIN vod v ON v.vod_id = p.vod_id \
+               JOIN channel c ON c.channel_id = v.channel_id WHERE p.playback_id = $1 \
              LIMIT 1",
         )
         .bind(playback_id)

@@ -127,9 +127,20 @@ impl Db {
             });
         }
         tracing::info!(%vod_id, %live_stream_id, "vod recording");
-        self.vod(&vod_id)
+        let vod = self
+            .vod(&vod_id)
             .await?
-            .ok_or(Error::NotFound { what: "vod" })
+            .ok_or(Error::NotFound { what: "vod" })?;
+        // The asset's playback ids (Mux's new_asset_settings). A failure
+        // here must not lose the recording: it is logged, and the asset can
+        // get ids through the API later.
+        if let Err(e) = self
+            .add_new_asset_playback_ids(&vod.channel_id, &vod_id)
+            .await
+        {
+            tracing::warn!(%vod_id, error = %e, "could not give the recording its playback ids");
+        }
+        Ok(vod)
     }
 
     /// Marks a recording `ready` with its totals and returns it.

@@ -53,6 +53,60 @@ text_enum! {
         ClipReady = "clip.ready",
         /// A channel's settings changed.
         ChannelUpdated = "channel.updated",
+        /// A channel was created.
+        ChannelCreated = "channel.created",
+        /// A channel was enabled (accepts publishers again).
+        ChannelEnabled = "channel.enabled",
+        /// A channel was disabled (refuses publishers).
+        ChannelDisabled = "channel.disabled",
+        /// A channel was deleted.
+        ChannelDeleted = "channel.deleted",
+        /// A broadcast's recording started.
+        VodCreated = "vod.created",
+        /// A recording failed.
+        VodErrored = "vod.errored",
+        /// A recording's settings (its title) changed.
+        VodUpdated = "vod.updated",
+        /// A recording was deleted.
+        VodDeleted = "vod.deleted",
+    }
+}
+
+text_enum! {
+    /// The body and signature an endpoint receives.
+    #[derive(Default)]
+    pub enum WebhookFormat for "format" {
+        /// This server's body (`{id, type, created_at_ms, channel_id,
+        /// data}`) and `X-Aethex-Signature`.
+        #[default]
+        Native = "native",
+        /// Mux's body (`{type, object, id, environment, data, attempts,
+        /// created_at}`), event names and `mux-signature` header.
+        Mux = "mux",
+    }
+}
+
+/// The Mux events one of ours is, in the order Mux sends them (what a
+/// `mux`-format endpoint receives; each is its own delivery). Empty for
+/// events Mux has no name for.
+pub fn mux_event_types(event_type: WebhookEventType) -> &'static [&'static str] {
+    use WebhookEventType as T;
+    match event_type {
+        T::ChannelCreated => &["video.live_stream.created"],
+        T::ChannelUpdated => &["video.live_stream.updated"],
+        T::ChannelEnabled => &["video.live_stream.enabled"],
+        T::ChannelDisabled => &["video.live_stream.disabled"],
+        T::ChannelDeleted => &["video.live_stream.deleted"],
+        T::LiveStreamConnected => &["video.live_stream.connected"],
+        T::LiveStreamActive => &["video.live_stream.recording", "video.live_stream.active"],
+        T::LiveStreamDisconnected => &["video.live_stream.disconnected"],
+        T::LiveStreamIdle => &["video.live_stream.idle"],
+        T::VodCreated => &["video.asset.created"],
+        T::VodReady => &["video.asset.ready", "video.asset.live_stream_completed"],
+        T::VodErrored => &["video.asset.errored"],
+        T::VodUpdated => &["video.asset.updated"],
+        T::VodDeleted => &["video.asset.deleted"],
+        T::ClipReady => &[],
     }
 }
 
@@ -158,6 +212,8 @@ pub struct WebhookEndpoint {
     /// A disabled endpoint gets no new deliveries, and its pending ones
     /// wait (until re-enabled, or until purged).
     pub enabled: bool,
+    /// Body and signature it receives.
+    pub format: WebhookFormat,
     /// Unix milliseconds.
     pub created_at_ms: i64,
     /// Unix milliseconds.
@@ -177,6 +233,7 @@ pub struct NewWebhookEndpoint {
     pub url: String,
     /// Empty: every type.
     pub event_types: Vec<WebhookEventType>,
+    pub format: WebhookFormat,
 }
 
 /// Changes for [`Db::update_webhook_endpoint`]; `None` leaves a field.
@@ -186,6 +243,7 @@ pub struct WebhookEndpointUpdate {
     /// `Some(vec![])`: every type.
     pub event_types: Option<Vec<WebhookEventType>>,
     pub enabled: Option<bool>,
+    pub format: Option<WebhookFormat>,
 }
 
 /// Something that happened, to be delivered.
@@ -238,6 +296,9 @@ pub struct WebhookDelivery {
     pub last_error: Option<String>,
     /// Unix milliseconds; set iff delivered.
     pub delivered_at_ms: Option<i64>,
+    /// The Mux event this delivery carries (to a `mux` endpoint; see
+    /// [`mux_event_types`]); `None` for native endpoints.
+    pub mux_type: Option<String>,
     /// Unix milliseconds.
     pub created_at_ms: i64,
     /// Unix milliseconds.
@@ -340,7 +401,7 @@ macro_rules! select_endpoint {
     ($tail:literal) => {
         concat!(
             "SELECT webhook_endpoint_id, owner_user_id, url, secret, event_types, enabled, \
-             created_at_ms, updated_at_ms FROM webhook_endpoint ",
+             created_at_ms, updated_at_ms, format FROM webhook_endpoint ",
             $tail
         )
     };
@@ -372,6 +433,14 @@ fn endpoint_from_row_prefixed(row: &AnyRow, prefix: &str) -> Result<WebhookEndpo
                 });
             }
         },
+        format: {
+            let text: String = row.try_get(col("format").as_str())?;
+            text.parse().map_err(|_| Error::Corrupt {
+                table: "webhook_endpoint",
+                column: "format",
+                value: text,
+            })?
+        },
         created_at_ms: row.try_get(col("created_at_ms").as_str())?,
         updated_at_ms: row.try_get(col("updated_at_ms").as_str())?,
     })
@@ -401,7 +470,9 @@ macro_rules! delivery_columns {
             $p,
             "created_at_ms, ",
             $p,
-            "updated_at_ms"
+            "updated_at_ms, ",
+            $p,
+            "mux_type"
         )
     };
 }
@@ -419,6 +490,7 @@ fn delivery_from_row(row: &AnyRow) -> Result<WebhookDelivery> {
         delivered_at_ms: row.try_get("delivered_at_ms")?,
         created_at_ms: row.try_get("created_at_ms")?,
         updated_at_ms: row.try_get("updated_at_ms")?,
+        mux_type: row.try_get("mux_type")?,
     })
 }
 
@@ -478,6 +550,7 @@ impl Db {
             secret: new_webhook_secret(),
             event_types: decode_event_types(&event_types)?,
             enabled: true,
+            format: new.format,
             created_at_ms: now,
             updated_at_ms: now,
         };
@@ -485,8 +558,8 @@ impl Db {
         self.lock_user_for_quota(&mut tx, owner_user_id).await?;
         let inserted = sqlx::query(
             "INSERT INTO webhook_endpoint (webhook_endpoint_id, owner_user_id, url, secret, \
-             event_types, enabled, created_at_ms, updated_at_ms) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+             event_types, enabled, created_at_ms, updated_at_ms, format) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $10 \
              WHERE (SELECT COUNT(*) FROM webhook_endpoint WHERE owner_user_id = $2) < $9",
         )
         .bind(&endpoint.webhook_endpoint_id)
@@ -498,6 +571,7 @@ impl Db {
         .bind(endpoint.created_at_ms)
         .bind(endpoint.updated_at_ms)
         .bind(i64::from(max_per_owner))
+        .bind(endpoint.format.as_str())
         .execute(&mut *tx)
         .await
         .map_err(|e| match violation(&e) {
@@ -592,6 +666,7 @@ impl Db {
         let updated = sqlx::query(
             "UPDATE webhook_endpoint SET url = COALESCE($1, url), \
              event_types = COALESCE($2, event_types), enabled = COALESCE($3, enabled), \
+             format = COALESCE($7, format), \
              updated_at_ms = $4 WHERE webhook_endpoint_id = $5 AND owner_user_id = $6",
         )
         .bind(url)
@@ -600,6 +675,7 @@ impl Db {
         .bind(now_ms())
         .bind(webhook_endpoint_id)
         .bind(owner_user_id)
+        .bind(update.format.map(|f| f.as_str()))
         .execute(&self.pool)
         .await?;
         if updated.rows_affected() == 0 {
@@ -711,7 +787,7 @@ impl Db {
             _ => map_write(e),
         })?;
         let rows = sqlx::query(
-            "SELECT webhook_endpoint_id, event_types FROM webhook_endpoint \
+            "SELECT webhook_endpoint_id, event_types, format FROM webhook_endpoint \
              WHERE owner_user_id = $1 AND enabled = 1 \
              ORDER BY created_at_ms, webhook_endpoint_id",
         )
@@ -724,35 +800,48 @@ impl Db {
             if !types.is_empty() && !types.contains(&event_type) {
                 continue;
             }
-            let delivery = WebhookDelivery {
-                webhook_delivery_id: new_id(),
-                webhook_event_id: event.webhook_event_id.clone(),
-                webhook_endpoint_id: row.try_get("webhook_endpoint_id")?,
-                status: WebhookDeliveryStatus::Pending,
-                attempt_count: 0,
-                next_attempt_at_ms: now,
-                last_status_code: None,
-                last_error: None,
-                delivered_at_ms: None,
-                created_at_ms: now,
-                updated_at_ms: now,
+            let endpoint_id: String = row.try_get("webhook_endpoint_id")?;
+            let format: String = row.try_get("format")?;
+            let mux_types: Vec<Option<String>> = match format.parse::<WebhookFormat>() {
+                Ok(WebhookFormat::Mux) => mux_event_types(event_type)
+                    .iter()
+                    .map(|t| Some((*t).to_owned()))
+                    .collect(),
+                _ => vec![None],
             };
-            sqlx::query(
-                "INSERT INTO webhook_delivery (webhook_delivery_id, webhook_event_id, \
-                 webhook_endpoint_id, status, attempt_count, next_attempt_at_ms, created_at_ms, \
-                 updated_at_ms) VALUES ($1, $2, $3, $4, 0, $5, $6, $7)",
-            )
-            .bind(&delivery.webhook_delivery_id)
-            .bind(&delivery.webhook_event_id)
-            .bind(&delivery.webhook_endpoint_id)
-            .bind(delivery.status.as_str())
-            .bind(delivery.next_attempt_at_ms)
-            .bind(delivery.created_at_ms)
-            .bind(delivery.updated_at_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_write)?;
-            deliveries.push(delivery);
+            for mux_type in mux_types {
+                let delivery = WebhookDelivery {
+                    webhook_delivery_id: new_id(),
+                    webhook_event_id: event.webhook_event_id.clone(),
+                    webhook_endpoint_id: endpoint_id.clone(),
+                    status: WebhookDeliveryStatus::Pending,
+                    attempt_count: 0,
+                    next_attempt_at_ms: now,
+                    last_status_code: None,
+                    last_error: None,
+                    delivered_at_ms: None,
+                    mux_type,
+                    created_at_ms: now,
+                    updated_at_ms: now,
+                };
+                sqlx::query(
+                    "INSERT INTO webhook_delivery (webhook_delivery_id, webhook_event_id, \
+                     webhook_endpoint_id, status, attempt_count, next_attempt_at_ms, created_at_ms, \
+                     updated_at_ms, mux_type) VALUES ($1, $2, $3, $4, 0, $5, $6, $7, $8)",
+                )
+                .bind(&delivery.webhook_delivery_id)
+                .bind(&delivery.webhook_event_id)
+                .bind(&delivery.webhook_endpoint_id)
+                .bind(delivery.status.as_str())
+                .bind(delivery.next_attempt_at_ms)
+                .bind(delivery.created_at_ms)
+                .bind(delivery.updated_at_ms)
+                .bind(&delivery.mux_type)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_write)?;
+                deliveries.push(delivery);
+            }
         }
         tx.commit().await?;
         tracing::debug!(
@@ -910,7 +999,7 @@ impl Db {
              ev.channel_id AS ev_channel_id, ev.data AS ev_data, \
              ev.created_at_ms AS ev_created_at_ms, \
              e.owner_user_id AS e_owner_user_id, e.url AS e_url, e.secret AS e_secret, \
-             e.event_types AS e_event_types, e.enabled AS e_enabled, \
+             e.event_types AS e_event_types, e.enabled AS e_enabled, e.format AS e_format, \
              e.created_at_ms AS e_created_at_ms, e.updated_at_ms AS e_updated_at_ms \
              FROM webhook_delivery d \
              JOIN webhook_event ev ON ev.webhook_event_id = d.webhook_event_id \

@@ -172,7 +172,12 @@ impl Live {
         let live_stream_id = live_stream.live_stream_id;
         let vod_id = if channel.record {
             match inner.db.create_vod(&live_stream_id).await {
-                Ok(v) => Some(v.vod_id),
+                Ok(v) => {
+                    Announcer::new(inner.db.clone(), channel)
+                        .vod(WebhookEventType::VodCreated, &v)
+                        .await;
+                    Some(v.vod_id)
+                }
                 Err(e) => {
                     end_with_retry(&inner.db, &live_stream_id, "server error").await;
                     return Err(e.into());
@@ -242,6 +247,7 @@ impl Live {
             attach_rx,
             stop,
             reconnect_window: Duration::from_secs(u64::from(channel.reconnect_window_s)),
+            reconnect_after_unpublish: channel.reconnect_after_unpublish,
             record: channel.record,
             expiring: std::collections::VecDeque::new(),
             rebase_pending: false,
@@ -445,6 +451,8 @@ pub(crate) struct Session {
     stop: Arc<Notify>,
     /// How long a broadcast whose publisher dropped waits for it.
     reconnect_window: Duration,
+    /// Whether a clean unpublish waits for the window too (Mux's rule).
+    reconnect_after_unpublish: bool,
     /// The next access unit is the first from a reconnected publisher:
     /// its timestamps are moved to follow the last ones.
     rebase_pending: bool,
@@ -520,7 +528,10 @@ impl Session {
                         if self.live.shutting_down.load(Ordering::Relaxed) {
                             break "server shutting down";
                         }
-                        if clean {
+                        // Mux's semantics (channels made on the Mux surface):
+                        // a clean unpublish also waits out the window; only
+                        // `complete` ends at once.
+                        if clean && !self.reconnect_after_unpublish {
                             break "publisher finished";
                         }
                         if self.reconnect_window.is_zero() {
@@ -1262,7 +1273,13 @@ impl Session {
             let finish = async move {
                 let names: Vec<&str> = names.iter().map(String::as_str).collect();
                 let result = match (segments, stored) {
-                    (0, _) => db.fail_vod(&vod_id).await.map(|_| ()),
+                    (0, _) => match db.fail_vod(&vod_id).await {
+                        Ok(vod) => {
+                            announce.vod(WebhookEventType::VodErrored, &vod).await;
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    },
                     (n, true) => {
                         let mut wait = Duration::from_secs(30);
                         while !flush_broadcast(&media, &id, &names, wait).await {

@@ -59,7 +59,13 @@ impl Announcer {
 
     /// Announces `vod.ready`.
     pub(crate) async fn vod_ready(&self, vod: &Vod) {
-        self.enqueue(WebhookEventType::VodReady, vod_data(vod, &self.playback_id))
+        self.vod(WebhookEventType::VodReady, vod).await;
+    }
+
+    /// Announces `event_type` (`vod.created`, `vod.ready`, `vod.errored`)
+    /// about a recording.
+    pub(crate) async fn vod(&self, event_type: WebhookEventType, vod: &Vod) {
+        self.enqueue(event_type, vod_data(vod, &self.playback_id))
             .await;
     }
 

@@ -287,10 +287,80 @@ pub async fn open_db(resolved: &Resolved) -> anyhow::Result<Db> {
     })
     .await
     .with_context(|| format!("cannot open database {}", redact(&resolved.database_url)))?;
+    let db = db.with_sealing_key(&sealing_key(&resolved.config.data_dir)?);
     db.migrate()
         .await
         .context("cannot apply database migrations")?;
     Ok(db)
+}
+
+/// Name of the sealing key's file in the data directory.
+pub const SEALING_KEY_FILE: &str = "sealing.key";
+
+/// The key that seals stored secrets the server must show again (stream
+/// keys on the Mux surface, simulcast targets' keys): 32 bytes as hex,
+/// from `AETHEX_SEALING_KEY` if set (every node of a cluster needs the
+/// same key), else from `{data_dir}/sealing.key`, created on first start
+/// with mode 600. Losing it makes stored keys unreadable (not unusable:
+/// publishing checks a hash); resetting a stream key makes it readable
+/// again.
+pub fn sealing_key(data_dir: &std::path::Path) -> anyhow::Result<[u8; control::SEALING_KEY_LEN]> {
+    let parse = |text: &str, from: &str| -> anyhow::Result<[u8; control::SEALING_KEY_LEN]> {
+        let bytes = hex::decode(text.trim())
+            .ok()
+            .filter(|b| b.len() == control::SEALING_KEY_LEN)
+            .with_context(|| format!("{from} must hold 64 hex digits (32 bytes)"))?;
+        let mut key = [0u8; control::SEALING_KEY_LEN];
+        key.copy_from_slice(&bytes);
+        Ok(key)
+    };
+    if let Ok(text) = std::env::var("AETHEX_SEALING_KEY")
+        && !text.trim().is_empty()
+    {
+        return parse(&text, "AETHEX_SEALING_KEY");
+    }
+    let path = data_dir.join(SEALING_KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse(&text, &path.display().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("cannot create {}", data_dir.display()))?;
+            let mut key = [0u8; control::SEALING_KEY_LEN];
+            getrandom_fill(&mut key)?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            match options.open(&path) {
+                Ok(mut file) => {
+                    use std::io::Write;
+                    file.write_all(format!("{}\n", hex::encode(key)).as_bytes())
+                        .and_then(|()| file.sync_all())
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    tracing::info!(path = %path.display(), "created the sealing key (keep it with the data; back it up)");
+                    Ok(key)
+                }
+                // Another process made it first: use theirs.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?;
+                    parse(&text, &path.display().to_string())
+                }
+                Err(e) => Err(e).with_context(|| format!("cannot create {}", path.display())),
+            }
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn getrandom_fill(buf: &mut [u8]) -> anyhow::Result<()> {
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(buf))
+        .context("cannot read /dev/urandom")
 }
 
 /// A URL with any password replaced, for messages and logs.

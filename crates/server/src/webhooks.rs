@@ -186,6 +186,9 @@ impl Dispatcher {
     }
 }
 
+/// Mux's signature header (`t=…,v1=…`, HMAC-SHA256 of `{t}.{body}`).
+pub const MUX_SIGNATURE_HEADER: &str = "mux-signature";
+
 /// Sends one delivery and records the outcome.
 async fn deliver(db: Db, sender: Sender, due: DueDelivery) {
     let DueDelivery {
@@ -202,12 +205,20 @@ async fn deliver(db: Db, sender: Sender, due: DueDelivery) {
         attempt = delivery.attempt_count,
     );
     async move {
-        let body = event.body();
+        // A `mux` endpoint gets Mux's body for the Mux event this delivery
+        // carries, signed the same way under Mux's header name.
+        let (body, header) = match &delivery.mux_type {
+            Some(mux_type) => (
+                api::mux_webhook_body(&db, &event, mux_type, &delivery.webhook_delivery_id).await,
+                MUX_SIGNATURE_HEADER,
+            ),
+            None => (event.body(), WEBHOOK_SIGNATURE_HEADER),
+        };
         let timestamp = now_ms() / 1000;
         let signature =
             control::webhook_signature_header(&endpoint.secret, timestamp, body.as_bytes());
         let started = std::time::Instant::now();
-        let outcome = sender.send(&endpoint.url, signature, body).await;
+        let outcome = sender.send(&endpoint.url, header, signature, body).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let id = &delivery.webhook_delivery_id;
         let report = match outcome {
@@ -264,6 +275,7 @@ impl Sender {
     pub async fn send(
         &self,
         url: &str,
+        signature_header: &str,
         signature: String,
         body: String,
     ) -> Result<u16, (Option<u16>, String)> {
@@ -276,7 +288,7 @@ impl Sender {
             .client
             .post(parsed)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(WEBHOOK_SIGNATURE_HEADER, signature)
+            .header(signature_header, signature)
             .body(body)
             .send()
             .await
@@ -349,7 +361,12 @@ mod tests {
         let sender = Sender::new(policy(&["127.0.0.1"]), Duration::from_secs(5)).unwrap();
         let url = format!("http://127.0.0.1:{port}/hook?token=hunter2");
         let (status, error) = sender
-            .send(&url, "t=1,v1=00".into(), "{}".into())
+            .send(
+                &url,
+                WEBHOOK_SIGNATURE_HEADER,
+                "t=1,v1=00".into(),
+                "{}".into(),
+            )
             .await
             .unwrap_err();
         assert_eq!(status, None);
@@ -380,7 +397,12 @@ mod tests {
             ),
         ] {
             let (status, error) = sender
-                .send(&url, "t=1,v1=00".into(), "{}".into())
+                .send(
+                    &url,
+                    WEBHOOK_SIGNATURE_HEADER,
+                    "t=1,v1=00".into(),
+                    "{}".into(),
+                )
                 .await
                 .unwrap_err();
             assert_eq!((status, error.as_str()), (None, reason), "{url}");

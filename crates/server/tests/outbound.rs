@@ -177,6 +177,7 @@ async fn webhooks_never_reach_internal_addresses() {
             control::NewWebhookEndpoint {
                 url: format!("http://127.0.0.1:{port}/literal"),
                 event_types: vec![],
+                format: Default::default(),
             },
         )
         .await

@@ -3,7 +3,10 @@
 //! Two kinds of credentials, checked in this order:
 //!
 //! * `Authorization: Bearer aethex_...`: an API token
-//!   ([`control::Db::api_token_by_secret`]). A header that is present but
+//!   ([`control::Db::api_token_by_secret`]), or the same token as Mux's
+//!   access tokens are sent, `Authorization: Basic base64(TOKEN_ID:SECRET)`
+//!   (the id is `api_token_id`, so Mux SDKs configured with our token's id
+//!   and secret authenticate unchanged). A header that is present but
 //!   not a current token is a 401, never a fallback to anonymous: a script
 //!   with a revoked token should fail loudly. Browsers never attach this
 //!   header on their own, so token requests need no CSRF defence.
@@ -25,6 +28,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
+use base64::Engine;
 use control::{ApiToken, Role, Session, User};
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
@@ -99,14 +103,27 @@ impl FromRequestParts<Ctx> for Caller {
                 )
             };
             let value = value.to_str().map_err(|_| invalid())?;
-            let (scheme, secret) = value.trim().split_once(' ').ok_or_else(invalid)?;
-            if !scheme.eq_ignore_ascii_case("bearer") {
+            let (scheme, credentials) = value.trim().split_once(' ').ok_or_else(invalid)?;
+            // Bearer SECRET, or Mux's Basic base64(TOKEN_ID:SECRET): the
+            // secret finds the token, and the id must then name it too.
+            let (token_id, secret) = if scheme.eq_ignore_ascii_case("bearer") {
+                (None, credentials.trim().to_owned())
+            } else if scheme.eq_ignore_ascii_case("basic") {
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(credentials.trim())
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(invalid)?;
+                let (id, secret) = decoded.split_once(':').ok_or_else(invalid)?;
+                (Some(id.to_owned()), secret.to_owned())
+            } else {
                 return Err(invalid());
-            }
+            };
             let (user, token) = ctx
                 .db
-                .api_token_by_secret(secret.trim())
+                .api_token_by_secret(&secret)
                 .await?
+                .filter(|(_, token)| token_id.as_ref().is_none_or(|id| *id == token.api_token_id))
                 .ok_or_else(invalid)?;
             let principal = Principal {
                 user,

@@ -271,24 +271,31 @@ pub(crate) async fn load_bodies(
 /// Enqueues `channel.updated` for the channel's owner; a failure is logged,
 /// not returned (the change itself succeeded).
 async fn channel_updated(ctx: &Ctx, body: &ChannelBody) {
+    channel_event(ctx, WebhookEventType::ChannelUpdated, body).await;
+}
+
+/// Enqueues a `channel.*` event (data: the channel's body) for the
+/// channel's owner; a failure is logged, not returned (the change itself
+/// succeeded).
+pub(crate) async fn channel_event(ctx: &Ctx, event_type: WebhookEventType, body: &ChannelBody) {
     let data = match serde_json::to_value(body) {
         Ok(data) => data,
         Err(e) => {
-            tracing::warn!(error = %e, channel_id = %body.channel_id, "could not serialize channel.updated");
+            tracing::warn!(error = %e, channel_id = %body.channel_id, %event_type, "could not serialize a channel event");
             return;
         }
     };
     if let Err(e) = ctx
         .db
         .enqueue_webhook_event(
-            WebhookEventType::ChannelUpdated,
+            event_type,
             &body.owner_user_id,
             Some(&body.channel_id),
             data,
         )
         .await
     {
-        tracing::warn!(error = %e, channel_id = %body.channel_id, "could not enqueue channel.updated");
+        tracing::warn!(error = %e, channel_id = %body.channel_id, %event_type, "could not enqueue a channel event");
     }
 }
 
@@ -459,6 +466,7 @@ fn parse_update(ctx: &Ctx, req: UpdateChannelRequest) -> Result<ChannelUpdate, A
         visibility: parse_enum(req.visibility)?,
         playback_policy: parse_enum(req.playback_policy)?,
         reconnect_window_s,
+        ..ChannelUpdate::default()
     };
     if update.visibility == Some(Visibility::Private)
         && update.playback_policy == Some(PlaybackPolicy::Public)
@@ -473,7 +481,7 @@ fn parse_update(ctx: &Ctx, req: UpdateChannelRequest) -> Result<ChannelUpdate, A
 
 /// Who owns a new channel: the caller, or (admins only) the named user,
 /// who must be a creator or admin.
-async fn new_owner(
+pub(crate) async fn new_owner(
     ctx: &Ctx,
     caller: &Caller,
     owner_user_id: Option<String>,

@@ -17,15 +17,16 @@
 //!   validation; `error.field` names it) or 429 (too many failed logins;
 //!   `Retry-After`).
 
-mod access;
+pub(crate) mod access;
 mod api_tokens;
 mod auth;
 pub(crate) mod caller;
-mod channels;
+pub(crate) mod channels;
 mod clips;
 pub(crate) mod config;
-mod extract;
-mod live_streams;
+pub(crate) mod extract;
+pub(crate) mod live_streams;
+pub(crate) mod mux;
 mod openapi;
 mod rate_limit;
 mod schema;
@@ -111,7 +112,9 @@ pub(crate) fn api_router() -> OpenApiRouter<Ctx> {
         .merge(signing_keys::router())
         .merge(webhooks::router())
         .merge(social::router());
-    OpenApiRouter::with_openapi(openapi::base_document()).nest("/api/v1", v1)
+    OpenApiRouter::with_openapi(openapi::base_document())
+        .nest("/api/v1", v1)
+        .merge(mux::router().layer(axum::middleware::from_fn(mux::mux_errors)))
 }
 
 /// `/api/v1/...` and `GET /api/openapi.json`, ready to merge into the app.

@@ -91,6 +91,7 @@ enum_schema! {
     playback_audience, playback_audience_nullable: control::PlaybackAudience;
     webhook_event_type, webhook_event_type_nullable: control::WebhookEventType;
     webhook_delivery_status, webhook_delivery_status_nullable: control::WebhookDeliveryStatus;
+    webhook_format, webhook_format_nullable: control::WebhookFormat;
 }
 
 /// An array of webhook event types.

@@ -15,7 +15,7 @@ use axum::Json;
 use axum::extract::State;
 use control::{
     Role, WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint, WebhookEndpointUpdate,
-    WebhookEventType,
+    WebhookEventType, WebhookFormat,
 };
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -50,6 +50,11 @@ pub(crate) struct WebhookEndpointBody {
     /// A disabled endpoint gets no new deliveries; its pending ones wait
     /// until it is enabled again.
     pub enabled: bool,
+    /// `native` (this server's body, `X-Aethex-Signature`) or `mux` (Mux's
+    /// body, event names and `mux-signature`, for receivers written for
+    /// Mux: `mux.webhooks.unwrap` accepts them).
+    #[schema(schema_with = schema::webhook_format)]
+    pub format: WebhookFormat,
     /// Unix milliseconds.
     pub created_at_ms: i64,
     /// Unix milliseconds.
@@ -63,6 +68,7 @@ impl From<WebhookEndpoint> for WebhookEndpointBody {
             url: e.url,
             event_types: e.event_types,
             enabled: e.enabled,
+            format: e.format,
             created_at_ms: e.created_at_ms,
             updated_at_ms: e.updated_at_ms,
         }
@@ -145,6 +151,9 @@ pub(crate) struct CreateWebhookRequest {
     /// The event types to deliver; absent or empty: every type.
     #[schema(schema_with = schema::webhook_event_types_nullable)]
     pub event_types: Option<Vec<WebhookEventType>>,
+    /// `native` (default) or `mux`.
+    #[schema(schema_with = schema::webhook_format_nullable)]
+    pub format: Option<WebhookFormat>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -155,6 +164,9 @@ pub(crate) struct UpdateWebhookRequest {
     #[schema(schema_with = schema::webhook_event_types_nullable)]
     pub event_types: Option<Vec<WebhookEventType>>,
     pub enabled: Option<bool>,
+    /// `native` or `mux`.
+    #[schema(schema_with = schema::webhook_format_nullable)]
+    pub format: Option<WebhookFormat>,
 }
 
 /// Refuses a URL whose host the outbound policy would never connect to: a
@@ -212,6 +224,7 @@ async fn create_webhook(
             control::NewWebhookEndpoint {
                 url: body.url,
                 event_types: body.event_types.unwrap_or_default(),
+                format: body.format.unwrap_or_default(),
             },
             ctx.options().webhooks.max_endpoints_per_user,
         )
@@ -302,6 +315,7 @@ async fn update_webhook(
                 url: body.url,
                 event_types: body.event_types,
                 enabled: body.enabled,
+                format: body.format,
             },
         )
         .await?;

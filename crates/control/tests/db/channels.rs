@@ -207,10 +207,24 @@ async fn update_channel_round_trips_booleans_and_settings() {
                     category: Some("  Music ".into()),
                     chat_slow_mode_s: Some(30),
                     chat_blocked_words: Some(vec![" Spam ".into(), "spam".into(), "Eggs".into()]),
+                    mux_settings: Some(r#"{"test":true}"#.into()),
+                    new_asset_playback_policies: Some(vec![
+                        PlaybackPolicy::Signed,
+                        PlaybackPolicy::Public,
+                        PlaybackPolicy::Signed,
+                    ]),
+                    playback_id_listed: Some(false),
+                    reconnect_after_unpublish: Some(true),
                 },
             )
             .await
             .unwrap();
+        assert_eq!(off.mux_settings, r#"{"test":true}"#);
+        assert_eq!(
+            off.new_asset_playback_policies,
+            [PlaybackPolicy::Signed, PlaybackPolicy::Public]
+        );
+        assert!(!off.playback_id_listed && off.reconnect_after_unpublish);
         assert!(!off.enabled);
         assert!(off.suspended && !off.accepts_publishers());
         // Becoming private revokes the tokens issued so far.

@@ -9,6 +9,7 @@ mod channels;
 mod clips;
 mod common;
 mod live_streams;
+mod mux;
 mod segments;
 mod sessions;
 mod signing_keys;

@@ -1,8 +1,8 @@
 use control::testutil::{self, each_backend};
 use control::{
     Error, NewWebhookEndpoint, PageRequest, WEBHOOK_RETRY_WINDOW_MS, WEBHOOK_SECRET_PREFIX,
-    WebhookDeliveryStatus, WebhookEndpointUpdate, WebhookEventType, verify_webhook_signature,
-    webhook_retry_delay_ms, webhook_signature_header,
+    WebhookDeliveryStatus, WebhookEndpointUpdate, WebhookEventType, WebhookFormat,
+    verify_webhook_signature, webhook_retry_delay_ms, webhook_signature_header,
 };
 use serde_json::json;
 
@@ -12,6 +12,7 @@ fn endpoint(url: &str, event_types: &[WebhookEventType]) -> NewWebhookEndpoint {
     NewWebhookEndpoint {
         url: url.to_owned(),
         event_types: event_types.to_vec(),
+        format: WebhookFormat::Native,
     }
 }
 
@@ -78,6 +79,7 @@ async fn endpoints_are_owner_scoped() {
                         WebhookEventType::LiveStreamActive,
                     ]),
                     enabled: Some(false),
+                    format: None,
                 },
             )
             .await

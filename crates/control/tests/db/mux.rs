@@ -1,0 +1,236 @@
+//! What the Mux surface stores: sealed stream keys, further playback ids,
+//! simulcast targets, and Mux-format webhook deliveries.
+
+use control::testutil::{self, each_backend};
+use control::{
+    Error, NewSimulcastTarget, NewWebhookEndpoint, PLAYBACK_IDS_MAX, PlaybackObject,
+    PlaybackPolicy, SIMULCAST_TARGETS_MAX, WebhookEventType, WebhookFormat,
+};
+use serde_json::json;
+
+#[tokio::test]
+async fn stream_keys_are_readable_only_with_the_sealing_key() {
+    each_backend(async |db| {
+        let (channel, key) = testutil::channel(&db, "sealed").await;
+        assert_eq!(
+            db.stream_key_of(&channel.channel_id).await.unwrap(),
+            Some(key.clone())
+        );
+        let new_key = db.reset_stream_key(&channel.channel_id).await.unwrap();
+        assert_eq!(
+            db.stream_key_of(&channel.channel_id).await.unwrap(),
+            Some(new_key.clone())
+        );
+        // Another server key (a lost key file) cannot open it; publishing
+        // still finds the channel by the key's hash.
+        let other = db.clone().with_sealing_key(&[9; 32]);
+        assert_eq!(
+            other.stream_key_of(&channel.channel_id).await.unwrap(),
+            None
+        );
+        assert!(
+            other
+                .channel_by_stream_key(&new_key)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(db.channel_by_stream_key(&key).await.unwrap().is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn playback_ids_have_their_own_policies() {
+    each_backend(async |db| {
+        let (channel, _) = testutil::channel(&db, "pids").await;
+        let live = PlaybackObject::LiveStream(channel.channel_id.clone());
+        let ids = db.playback_ids_of(&live).await.unwrap();
+        assert_eq!(ids.len(), 1);
+        assert_eq!(ids[0].playback_id, channel.playback_id);
+        let signed = db
+            .add_playback_id(&live, PlaybackPolicy::Signed)
+            .await
+            .unwrap();
+        let resolved = db
+            .resolve_playback_id(&signed.playback_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(resolved.policy, PlaybackPolicy::Signed);
+        assert_eq!(resolved.channel.channel_id, channel.channel_id);
+        assert!(resolved.vod.is_none());
+        let own = db
+            .resolve_playback_id(&channel.playback_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(own.policy, PlaybackPolicy::Public);
+        // The owner of a further id is the channel's owner (for tokens).
+        assert_eq!(
+            db.playback_id_owner(&signed.playback_id)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(channel.owner_user_id.as_str())
+        );
+        // Deleting the channel's own id rotates it out of the list.
+        db.delete_playback_id(&live, &channel.playback_id)
+            .await
+            .unwrap();
+        assert!(
+            db.resolve_playback_id(&channel.playback_id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let ids = db.playback_ids_of(&live).await.unwrap();
+        assert_eq!(ids.len(), 1);
+        assert_eq!(ids[0].playback_id, signed.playback_id);
+        assert!(matches!(
+            db.delete_playback_id(&live, "nope").await,
+            Err(Error::NotFound { .. })
+        ));
+        for _ in 1..PLAYBACK_IDS_MAX {
+            db.add_playback_id(&live, PlaybackPolicy::Public)
+                .await
+                .unwrap();
+        }
+        assert!(matches!(
+            db.add_playback_id(&live, PlaybackPolicy::Public).await,
+            Err(Error::LimitReached { .. })
+        ));
+        assert!(matches!(
+            db.add_playback_id(
+                &PlaybackObject::LiveStream("nope".into()),
+                PlaybackPolicy::Public
+            )
+            .await,
+            Err(Error::NotFound { .. })
+        ));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn simulcast_targets_keep_their_keys_sealed_and_are_capped() {
+    each_backend(async |db| {
+        let (channel, _) = testutil::channel(&db, "simulcast").await;
+        let new = |url: &str| NewSimulcastTarget {
+            url: url.into(),
+            stream_key: Some("target-key".into()),
+            passthrough: "yt".into(),
+        };
+        assert!(matches!(
+            db.create_simulcast_target(&channel.channel_id, new("http://example.com/x"))
+                .await,
+            Err(Error::Invalid { field: "url", .. })
+        ));
+        let t = db
+            .create_simulcast_target(&channel.channel_id, new("rtmp://a.example/live"))
+            .await
+            .unwrap();
+        let got = db
+            .simulcast_target(&channel.channel_id, &t.simulcast_target_id)
+            .await
+            .unwrap();
+        assert_eq!(got.stream_key.as_deref(), Some("target-key"));
+        for _ in 1..SIMULCAST_TARGETS_MAX {
+            db.create_simulcast_target(&channel.channel_id, new("rtmps://a.example/live"))
+                .await
+                .unwrap();
+        }
+        assert!(matches!(
+            db.create_simulcast_target(&channel.channel_id, new("rtmp://a.example/live"))
+                .await,
+            Err(Error::LimitReached { .. })
+        ));
+        db.delete_simulcast_target(&channel.channel_id, &t.simulcast_target_id)
+            .await
+            .unwrap();
+        assert_eq!(
+            db.list_simulcast_targets(&channel.channel_id)
+                .await
+                .unwrap()
+                .len(),
+            5
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn mux_endpoints_get_one_delivery_per_mux_event() {
+    each_backend(async |db| {
+        let (channel, _) = testutil::channel(&db, "muxhooks").await;
+        let owner = &channel.owner_user_id;
+        let native = db
+            .create_webhook_endpoint(
+                owner,
+                NewWebhookEndpoint {
+                    url: "https://example.com/native".into(),
+                    event_types: vec![],
+                    format: WebhookFormat::Native,
+                },
+            )
+            .await
+            .unwrap();
+        let mux = db
+            .create_webhook_endpoint(
+                owner,
+                NewWebhookEndpoint {
+                    url: "https://example.com/mux".into(),
+                    event_types: vec![],
+                    format: WebhookFormat::Mux,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(mux.format, WebhookFormat::Mux);
+        let (_, deliveries) = db
+            .enqueue_webhook_event(
+                WebhookEventType::LiveStreamActive,
+                owner,
+                Some(&channel.channel_id),
+                json!({}),
+            )
+            .await
+            .unwrap();
+        let mut types: Vec<(String, Option<String>)> = deliveries
+            .iter()
+            .map(|d| (d.webhook_endpoint_id.clone(), d.mux_type.clone()))
+            .collect();
+        types.sort();
+        let mut want = vec![
+            (native.webhook_endpoint_id.clone(), None),
+            (
+                mux.webhook_endpoint_id.clone(),
+                Some("video.live_stream.recording".to_owned()),
+            ),
+            (
+                mux.webhook_endpoint_id.clone(),
+                Some("video.live_stream.active".to_owned()),
+            ),
+        ];
+        want.sort();
+        assert_eq!(types, want);
+        // Events Mux has no name for reach native endpoints only.
+        let (_, deliveries) = db
+            .enqueue_webhook_event(WebhookEventType::ClipReady, owner, None, json!({}))
+            .await
+            .unwrap();
+        assert_eq!(deliveries.len(), 1);
+        assert_eq!(
+            deliveries[0].webhook_endpoint_id,
+            native.webhook_endpoint_id
+        );
+        let due = db
+            .claim_due_deliveries(i64::MAX / 4, 10, 60_000)
+            .await
+            .unwrap();
+        assert_eq!(due.len(), 4);
+        assert!(due.iter().any(|d| d.endpoint.format == WebhookFormat::Mux
+            && d.delivery.mux_type.as_deref() == Some("video.live_stream.active")));
+    })
+    .await;
+}
