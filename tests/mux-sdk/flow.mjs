@@ -5,6 +5,8 @@
 //
 // Env: MUX_BASE_URL (http://127.0.0.1:PORT), MUX_TOKEN_ID, MUX_TOKEN_SECRET
 // (one of our API tokens), AETHEX_RTMP (rtmp://127.0.0.1:PORT/live),
+// AETHEX_RTMP_MUX_FORM (rtmp://127.0.0.1:PORT2/app: [rtmp] extra_listen and
+// extra_apps),
 // AETHEX_FIXTURE (an FLV file), AETHEX_WEBHOOK_SECRET and
 // AETHEX_WEBHOOK_PORT (a `mux`-format endpoint registered by the script
 // posts to http://127.0.0.1:PORT/).
@@ -53,9 +55,9 @@ const server = http.createServer((req, res) => {
 });
 await new Promise((r) => server.listen(Number(process.env.AETHEX_WEBHOOK_PORT), '127.0.0.1', r));
 
-function publish(key, seconds) {
+function publish(key, seconds, server = process.env.AETHEX_RTMP) {
   const ff = spawn('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-re', '-i', process.env.AETHEX_FIXTURE,
-    '-t', String(seconds), '-c', 'copy', '-f', 'flv', `${process.env.AETHEX_RTMP}/${key}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    '-t', String(seconds), '-c', 'copy', '-f', 'flv', `${server}/${key}`], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   ff.stderr.on('data', (d) => { stderr += d; });
   const done = new Promise((resolve) => ff.on('exit', (code) => resolve({ code, stderr })));
@@ -89,8 +91,8 @@ try {
   assert.ok(again.stream_key.length >= 20, 'the stream key is shown on every read');
   assert.equal(again.stream_key, created.stream_key);
 
-  step('publish with ffmpeg; wait for active');
-  const pub = publish(again.stream_key, 10);
+  step('publish with ffmpeg to the Mux ingest URL form (rtmp://HOST:PORT/app/KEY); wait for active');
+  const pub = publish(again.stream_key, 10, process.env.AETHEX_RTMP_MUX_FORM);
   await until('status active', 20000, async () => (await mux.video.liveStreams.retrieve(created.id)).status === 'active');
   const publicId = created.playback_ids[0].id;
   step('play /{playback_id}.m3u8');

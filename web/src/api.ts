@@ -179,12 +179,33 @@ export interface ApiToken {
   last_used_at_ms?: number | null;
 }
 
+/** A webhook endpoint's body format: this server's own body signed with
+ * X-Aethex-Signature, or Mux's body and event names signed with
+ * mux-signature (for receivers written for Mux: mux.webhooks.unwrap). */
+export type WebhookFormat = "native" | "mux";
+
 export interface Webhook {
   webhook_endpoint_id: string;
   url: string;
   event_types: string[];
   enabled: boolean;
+  format: WebhookFormat;
   created_at_ms: number;
+}
+
+/** POST /api/v1/webhooks; `format` defaults to "native". */
+export interface CreateWebhook {
+  url: string;
+  event_types?: string[];
+  format?: WebhookFormat;
+}
+
+/** PATCH /api/v1/webhooks/{id}; absent fields are left as they are. */
+export interface UpdateWebhook {
+  url?: string;
+  event_types?: string[];
+  enabled?: boolean;
+  format?: WebhookFormat;
 }
 
 export interface Browse {

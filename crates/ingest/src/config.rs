@@ -16,6 +16,14 @@ pub struct IngestConfig {
     pub public_url: String,
     /// The RTMP application publishers connect to (`rtmp://HOST/{app}`).
     pub app: String,
+    /// Further application names accepted beside `app`, e.g. `["app"]` so
+    /// that Mux's ingest URL form `rtmp://HOST:5222/app/KEY` works with
+    /// only the host changed. Default empty.
+    pub extra_apps: Vec<String>,
+    /// Further addresses to accept RTMP on, e.g. `["0.0.0.0:5222"]` (Mux's
+    /// ingest port). The same settings and connection limits apply across
+    /// all of them. Default empty.
+    pub extra_listen: Vec<SocketAddr>,
     /// Seconds a new connection may take to complete the RTMP handshake and
     /// ask to publish before it is closed.
     pub handshake_timeout_s: u64,
@@ -55,6 +63,8 @@ impl Default for IngestConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 1935)),
             public_url: String::new(),
             app: "live".to_string(),
+            extra_apps: Vec::new(),
+            extra_listen: Vec::new(),
             handshake_timeout_s: 10,
             idle_timeout_s: 10,
             chunk_size: 4096,
@@ -69,10 +79,26 @@ impl Default for IngestConfig {
 }
 
 impl IngestConfig {
+    /// Every application name publishers may connect to: `app`, then
+    /// `extra_apps`, without surrounding slashes.
+    pub fn apps(&self) -> Vec<String> {
+        std::iter::once(&self.app)
+            .chain(&self.extra_apps)
+            .map(|a| a.trim_matches('/').to_string())
+            .collect()
+    }
+
     /// Checks values a TOML file or environment could get wrong.
     pub fn validate(&self) -> Result<(), String> {
         if self.app.trim_matches('/').is_empty() {
             return Err("rtmp.app must not be empty".into());
+        }
+        if self
+            .extra_apps
+            .iter()
+            .any(|a| a.trim_matches('/').is_empty())
+        {
+            return Err("rtmp.extra_apps must not contain an empty name".into());
         }
         if !(1..=3600).contains(&self.handshake_timeout_s) {
             return Err(format!(

@@ -69,7 +69,7 @@ enum PublishState {
 
 /// One RTMP connection's protocol state.
 pub struct Connection {
-    app: String,
+    apps: Vec<String>,
     session_config: ServerSessionConfig,
     state: State,
     outbound: Vec<Bytes>,
@@ -89,7 +89,7 @@ impl Connection {
         let mut session_config = ServerSessionConfig::new();
         session_config.chunk_size = config.chunk_size;
         Connection {
-            app: config.app.trim_matches('/').to_string(),
+            apps: config.apps(),
             session_config,
             state: State::Handshaking(Box::new(Handshake::new(PeerType::Server))),
             outbound: Vec::new(),
@@ -255,7 +255,7 @@ impl Connection {
                 request_id,
                 app_name,
             } => {
-                if app_name.trim_matches('/') != self.app {
+                if !self.apps.iter().any(|a| a == app_name.trim_matches('/')) {
                     let results = self
                         .session()?
                         .reject_request(

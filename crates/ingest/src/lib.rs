@@ -24,5 +24,5 @@ pub use error::{Error, Result};
 pub use limits::LimitRefusal;
 pub use server::{
     Arrival, CONNECTIONS, OPEN_CONNECTIONS, PublishGrant, PublishHandler, PublishRequest, Refusal,
-    describe_metrics, serve,
+    describe_metrics, serve, serve_all,
 };

@@ -123,8 +123,48 @@ pub async fn serve<H: PublishHandler>(
     listener: TcpListener,
     config: IngestConfig,
     handler: Arc<H>,
+    shutdown: watch::Receiver<bool>,
+) {
+    serve_all(vec![listener], config, handler, shutdown).await;
+}
+
+/// [`serve`] on several listeners at once (`[rtmp] listen` and
+/// `extra_listen`), with one set of connection limits across them.
+pub async fn serve_all<H: PublishHandler>(
+    listeners: Vec<TcpListener>,
+    config: IngestConfig,
+    handler: Arc<H>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // One accept loop per listener feeds this one; a full queue makes them
+    // wait (the kernel's backlog holds further connections meanwhile).
+    let (accepted_tx, mut accepted_rx) = tokio::sync::mpsc::channel(64);
+    let mut acceptors = tokio::task::JoinSet::new();
+    for listener in listeners {
+        let tx = accepted_tx.clone();
+        let mut shutdown = shutdown.clone();
+        acceptors.spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    _ = shutdown.wait_for(|s| *s) => break,
+                };
+                match accepted {
+                    Ok(conn) => {
+                        if tx.send(conn).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        warn!(error = %e, "RTMP accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        });
+    }
+    drop(accepted_tx);
     static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
     let limits = ConnectionLimits::new(
         config.max_connections,
@@ -137,19 +177,13 @@ pub async fn serve<H: PublishHandler>(
     let mut refusals = RefusalLog::default();
     loop {
         let accepted = tokio::select! {
-            a = listener.accept() => a,
+            a = accepted_rx.recv() => a,
             _ = shutdown.wait_for(|s| *s) => break,
             // Reap finished connection tasks so the set stays small.
             Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
         };
-        let (socket, peer) = match accepted {
-            Ok(x) => x,
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                warn!(error = %e, "RTMP accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
+        let Some((socket, peer)) = accepted else {
+            break;
         };
         let permit = match limits.acquire(peer.ip()) {
             Ok(permit) => permit,
@@ -200,7 +234,10 @@ pub async fn serve<H: PublishHandler>(
             .instrument(span),
         );
     }
-    drop(listener);
+    // Stop accepting (closing the listeners) before waiting for the
+    // connections to end.
+    acceptors.shutdown().await;
+    drop(accepted_rx);
     while tasks.join_next().await.is_some() {}
 }
 

@@ -60,11 +60,19 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
     let rtmp = TcpListener::bind(config.rtmp.listen)
         .await
         .with_context(|| format!("cannot listen for RTMP on {}", config.rtmp.listen))?;
+    let mut rtmp_listeners = vec![rtmp];
+    for addr in &config.rtmp.extra_listen {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen for RTMP on {addr} (rtmp.extra_listen)"))?;
+        info!(rtmp = %listener.local_addr()?, apps = ?config.rtmp.apps(), "also accepting RTMP here");
+        rtmp_listeners.push(listener);
+    }
     let http = TcpListener::bind(config.http.listen)
         .await
         .with_context(|| format!("cannot listen for HTTP on {}", config.http.listen))?;
     info!(
-        rtmp = %rtmp.local_addr()?,
+        rtmp = %rtmp_listeners[0].local_addr()?,
         http = %http.local_addr()?,
         database = %redact(&resolved.database_url),
         storage = %media.url(),
@@ -81,8 +89,8 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
         live: live.clone(),
         queue_depth: config.rtmp.queue_depth,
     });
-    let ingest_task = tokio::spawn(ingest::serve(
-        rtmp,
+    let ingest_task = tokio::spawn(ingest::serve_all(
+        rtmp_listeners,
         config.rtmp.clone(),
         publisher,
         shutdown_rx.clone(),

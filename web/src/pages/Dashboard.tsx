@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent } from "react";
+import { useEffect, useId, useState, type FormEvent } from "react";
 import { Link } from "react-router-dom";
 import {
   del,
@@ -11,10 +11,12 @@ import {
   type ApiToken,
   type Channel,
   type Clip,
+  type CreateWebhook,
   type LiveStream,
   type Page,
   type Vod,
   type Webhook,
+  type WebhookFormat,
 } from "../api";
 import { useAuth } from "../auth";
 import { CopyButton, ErrorBox, useInterval, useLoad } from "../util";
@@ -508,19 +510,24 @@ function Webhooks() {
   const list = useLoad(() => get<Page<Webhook>>("/api/v1/webhooks?limit=100"), []);
   const [url, setUrl] = useState("");
   const [events, setEvents] = useState<string[]>([]);
+  const [format, setFormat] = useState<WebhookFormat>("native");
   const [secret, setSecret] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
+  const formatHint = useId();
   const create = async (e: FormEvent) => {
     e.preventDefault();
     setError(null);
     try {
-      const res = await post<{ secret: string }>("/api/v1/webhooks", {
+      const body: CreateWebhook = {
         url,
         event_types: events.length ? events : undefined,
-      });
+        format,
+      };
+      const res = await post<{ secret: string }>("/api/v1/webhooks", body);
       setSecret(res.secret);
       setUrl("");
       setEvents([]);
+      setFormat("native");
       await list.reload();
     } catch (err) {
       setError(err);
@@ -549,6 +556,17 @@ function Webhooks() {
                 <code>{w.url}</code>
               </td>
               <td className="small-text">{w.event_types.length ? w.event_types.join(", ") : "all events"}</td>
+              <td>
+                {w.format === "mux" ? (
+                  <span className="pill" title="Mux's body and event names, signed with mux-signature">
+                    Mux format
+                  </span>
+                ) : (
+                  <span className="pill" title="AeThex's own body, signed with X-Aethex-Signature">
+                    AeThex format
+                  </span>
+                )}
+              </td>
               <td>{w.enabled ? "enabled" : "disabled"}</td>
               <td>
                 <button className="small danger" onClick={() => void remove(w.webhook_endpoint_id)}>
@@ -561,10 +579,23 @@ function Webhooks() {
       </table>
       {list.data?.data.length === 0 && <p className="muted">No endpoints.</p>}
       <form className="form" onSubmit={(e) => void create(e)}>
-        <label>
-          Endpoint URL
-          <input type="url" placeholder="https://example.com/hooks/aethex" value={url} onChange={(e) => setUrl(e.target.value)} required />
-        </label>
+        <div className="row wrap">
+          <label className="grow">
+            Endpoint URL
+            <input type="url" placeholder="https://example.com/hooks/aethex" value={url} onChange={(e) => setUrl(e.target.value)} required />
+          </label>
+          <label>
+            Format
+            <select value={format} onChange={(e) => setFormat(e.target.value as WebhookFormat)} aria-describedby={formatHint}>
+              <option value="native">AeThex (native)</option>
+              <option value="mux">Mux-compatible</option>
+            </select>
+          </label>
+        </div>
+        <p id={formatHint} className="muted small-text hint">
+          Mux-compatible: Mux's body and event names (video.live_stream.active, video.asset.ready, …), signed with a
+          mux-signature header, so receivers written for Mux (mux.webhooks.unwrap) work unchanged.
+        </p>
         <div className="row wrap small-text">
           {EVENT_TYPES.map((t) => (
             <label key={t} className="check">

@@ -571,10 +571,12 @@ async fn create_channel(
             }
         }
     }
+    let body = channel_body(&ctx, &caller, channel, None, Audience::default());
+    channel_event(&ctx, WebhookEventType::ChannelCreated, &body).await;
     Ok((
         StatusCode::CREATED,
         Json(ChannelWithKeyBody {
-            channel: channel_body(&ctx, &caller, channel, None, Audience::default()),
+            channel: body,
             stream_key: created.stream_key,
             rtmp_url: ctx.options().rtmp_url.clone(),
         }),
@@ -749,9 +751,13 @@ async fn delete_channel(
     caller: Caller,
     ApiPath(channel_id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    access::channel_to_manage(&ctx, &caller, &channel_id).await?;
+    let channel = access::channel_to_manage(&ctx, &caller, &channel_id).await?;
+    let body = load_body(&ctx, &caller, channel).await?;
     match ctx.live.delete_channel(&channel_id).await {
-        Ok(_) => Ok(StatusCode::NO_CONTENT),
+        Ok(_) => {
+            channel_event(&ctx, WebhookEventType::ChannelDeleted, &body).await;
+            Ok(StatusCode::NO_CONTENT)
+        }
         Err(live::Error::Busy(_)) => Err(ApiError::conflict(
             "broadcast_in_progress",
             "the channel has a broadcast in progress; end it first",
@@ -761,6 +767,7 @@ async fn delete_channel(
         // objects left behind (live already logged which).
         Err(live::Error::Storage(e)) => {
             tracing::warn!(error = %e, %channel_id, "channel deleted; some of its objects remain");
+            channel_event(&ctx, WebhookEventType::ChannelDeleted, &body).await;
             Ok(StatusCode::NO_CONTENT)
         }
     }
@@ -839,6 +846,7 @@ async fn disable_channel(
     let body = load_body(&ctx, &caller, channel).await?;
     if before.accepts_publishers() {
         channel_updated(&ctx, &body).await;
+        channel_event(&ctx, WebhookEventType::ChannelDisabled, &body).await;
     }
     Ok(Json(body))
 }
@@ -875,6 +883,7 @@ async fn enable_channel(
     let body = load_body(&ctx, &caller, channel).await?;
     if !before.accepts_publishers() {
         channel_updated(&ctx, &body).await;
+        channel_event(&ctx, WebhookEventType::ChannelEnabled, &body).await;
     }
     Ok(Json(body))
 }

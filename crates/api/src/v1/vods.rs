@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
+use control::WebhookEventType;
 use control::{Channel, PlaybackAudience, PlaybackPolicy, Visibility, Vod, VodFilter, VodStatus};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -271,7 +272,32 @@ async fn update_vod(
 ) -> Result<Json<VodBody>, ApiError> {
     let (vod, channel) = access::vod_to_manage(&ctx, &caller, &vod_id).await?;
     let vod = ctx.db.update_vod_title(&vod.vod_id, &body.title).await?;
-    Ok(Json(vod_body(&ctx, &caller, vod, &channel).await?))
+    let body = vod_body(&ctx, &caller, vod, &channel).await?;
+    vod_event(&ctx, &channel, WebhookEventType::VodUpdated, &body).await;
+    Ok(Json(body))
+}
+
+/// Enqueues a `vod.*` event (data: the VOD's body) for the channel's
+/// owner; a failure is logged, not returned (the change succeeded).
+async fn vod_event(
+    ctx: &Ctx,
+    channel: &control::Channel,
+    event_type: WebhookEventType,
+    body: &VodBody,
+) {
+    let data = serde_json::to_value(body).unwrap_or_default();
+    if let Err(e) = ctx
+        .db
+        .enqueue_webhook_event(
+            event_type,
+            &channel.owner_user_id,
+            Some(&channel.channel_id),
+            data,
+        )
+        .await
+    {
+        tracing::warn!(error = %e, vod_id = %body.vod_id, %event_type, "could not enqueue a VOD event");
+    }
 }
 
 /// Delete a VOD with its segments, playlists, poster and the clips cut
@@ -291,8 +317,10 @@ async fn delete_vod(
     caller: Caller,
     ApiPath(vod_id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let (vod, _) = access::vod_to_manage(&ctx, &caller, &vod_id).await?;
+    let (vod, channel) = access::vod_to_manage(&ctx, &caller, &vod_id).await?;
+    let body = vod_body(&ctx, &caller, vod.clone(), &channel).await?;
     ctx.live.delete_vod(&vod.vod_id).await.map_err(live_error)?;
+    vod_event(&ctx, &channel, WebhookEventType::VodDeleted, &body).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
