@@ -12,10 +12,12 @@
 //!   such); browsers show them whatever the URL's extension.
 //!
 //! Each playback id has its own policy: a signed id needs `?token=` signed
-//! for that id (audience `v` for media, `t` for thumbnails). Not served
-//! yet (404 with a message saying so): `animated.gif`, `storyboard.vtt`,
-//! static renditions (`highest.mp4`, `audio.m4a`); the rendition-selection
-//! parameters (`max_resolution`, `min_resolution`, `rendition_order`) and
+//! for that id (audience `v` for media, `t` for thumbnails). On the master
+//! playlist, `max_resolution` and `min_resolution` (`480p`, `720p`, ...)
+//! keep the variants within those heights (the nearest one if none is),
+//! and `rendition_order=desc` lists the highest first ([`select_variants`]).
+//! Not served yet (404 with a message saying so): `animated.gif`,
+//! `storyboard.vtt`, static renditions (`highest.mp4`, `audio.m4a`); the
 //! thumbnail parameters (`time`, `width`, `height`, `fit_mode`) are
 //! accepted and ignored. See docs/mux-compat.md.
 //!
@@ -88,10 +90,18 @@ pub(crate) async fn fallback(
         return crate::web::fallback(method, uri, headers).await;
     };
     let token = query.get("token").map(String::as_str);
+    let selection = match Selection::parse(&query) {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let is_master = matches!(request, Request::Master(_));
     // A three-part path that names no playback id may be a page of the web
     // UI (its routes are client-side).
     let page_like = matches!(request, Request::AssetFile(..));
     match serve(&state, request, token, &headers).await {
+        Ok(response) if is_master && !selection.is_default() => {
+            select_in_response(response, &selection).await
+        }
         Ok(response) => response,
         Err(ApiError::NotFound {
             code: "unknown_playback_id",
@@ -142,9 +152,216 @@ async fn serve(
     }
 }
 
+/// Mux's rendition selection on a master playlist.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Selection {
+    /// Highest variant height kept.
+    max_height: Option<u32>,
+    /// Lowest variant height kept.
+    min_height: Option<u32>,
+    /// `rendition_order=desc`: highest first.
+    descending: bool,
+}
+
+impl Selection {
+    fn parse(query: &HashMap<String, String>) -> Result<Selection, ApiError> {
+        let height = |name: &str| -> Result<Option<u32>, ApiError> {
+            match query.get(name) {
+                None => Ok(None),
+                Some(v) => v
+                    .strip_suffix('p')
+                    .and_then(|h| h.parse().ok())
+                    .filter(|h| (100..=8640).contains(h))
+                    .map(Some)
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            "invalid_query",
+                            format!("{name} must be a height like 720p, not {v:?}"),
+                        )
+                    }),
+            }
+        };
+        let descending = match query.get("rendition_order").map(String::as_str) {
+            None | Some("default") | Some("asc") => false,
+            Some("desc") => true,
+            Some(other) => {
+                return Err(ApiError::bad_request(
+                    "invalid_query",
+                    format!("rendition_order must be desc or default, not {other:?}"),
+                ));
+            }
+        };
+        Ok(Selection {
+            max_height: height("max_resolution")?,
+            min_height: height("min_resolution")?,
+            descending,
+        })
+    }
+
+    fn is_default(&self) -> bool {
+        *self == Selection::default()
+    }
+}
+
+/// The master playlist of `response` with [`select_variants`] applied
+/// (an error or an unreadable body passes as it is).
+async fn select_in_response(response: Response, selection: &Selection) -> Response {
+    if !response.status().is_success() {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+        return ApiError::Internal("master playlist too large".into()).into_response();
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    };
+    let selected = select_variants(text, selection);
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(selected))
+}
+
+/// Keeps the variants (`#EXT-X-STREAM-INF` + URI) of a master playlist
+/// whose `RESOLUTION` height is within the selection, in ascending or
+/// descending bandwidth order; other lines stay where they are (before
+/// the variants). Variants without a resolution (audio only) are kept. If
+/// no variant fits, the one nearest to the range is kept, as Mux does.
+fn select_variants(master: &str, selection: &Selection) -> String {
+    struct Variant<'a> {
+        inf: &'a str,
+        uri: &'a str,
+        height: Option<u32>,
+        bandwidth: u64,
+    }
+    let attr = |inf: &str, name: &str| -> Option<String> {
+        let list = inf.split_once(':')?.1;
+        let mut rest = list;
+        while !rest.is_empty() {
+            let (key, after) = rest.split_once('=')?;
+            let (value, tail) = if let Some(quoted) = after.strip_prefix('"') {
+                let end = quoted.find('"')?;
+                (&quoted[..end], quoted[end + 1..].trim_start_matches(','))
+            } else {
+                match after.split_once(',') {
+                    Some((v, t)) => (v, t),
+                    None => (after, ""),
+                }
+            };
+            if key.trim() == name {
+                return Some(value.to_owned());
+            }
+            rest = tail;
+        }
+        None
+    };
+    let mut head = Vec::new();
+    let mut variants = Vec::new();
+    let mut lines = master.lines();
+    while let Some(line) = lines.next() {
+        if line.starts_with("#EXT-X-STREAM-INF") {
+            let Some(uri) = lines.by_ref().find(|l| !l.trim().is_empty()) else {
+                break;
+            };
+            let height = attr(line, "RESOLUTION")
+                .and_then(|r| r.split_once('x').and_then(|(_, h)| h.parse().ok()));
+            let bandwidth = attr(line, "BANDWIDTH").and_then(|b| b.parse().ok()).unwrap_or(0);
+            variants.push(Variant {
+                inf: line,
+                uri,
+                height,
+                bandwidth,
+            });
+        } else {
+            head.push(line);
+        }
+    }
+    let fits = |v: &Variant| {
+        v.height.is_none_or(|h| {
+            selection.max_height.is_none_or(|m| h <= m) && selection.min_height.is_none_or(|m| h >= m)
+        })
+    };
+    let mut kept: Vec<&Variant> = variants.iter().filter(|v| fits(v)).collect();
+    if kept.is_empty() {
+        // The nearest: the smallest above a max, or the largest below a min.
+        let nearest = match selection.max_height {
+            Some(_) => variants.iter().min_by_key(|v| v.height.unwrap_or(0)),
+            None => variants.iter().max_by_key(|v| v.height.unwrap_or(0)),
+        };
+        kept.extend(nearest);
+    }
+    kept.sort_by_key(|v| v.bandwidth);
+    if selection.descending {
+        kept.reverse();
+    }
+    let mut out = String::with_capacity(master.len());
+    for line in head {
+        out.push_str(line);
+        out.push('\n');
+    }
+    for v in kept {
+        out.push_str(v.inf);
+        out.push('\n');
+        out.push_str(v.uri);
+        out.push('\n');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const MASTER: &str = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+        #EXT-X-STREAM-INF:BANDWIDTH=2800000,RESOLUTION=1280x720,CODECS=\"avc1.64001f,mp4a.40.2\"\nsource/index.m3u8\n\
+        #EXT-X-STREAM-INF:BANDWIDTH=900000,RESOLUTION=640x360,CODECS=\"avc1.4d401e,mp4a.40.2\"\n360p/index.m3u8\n\
+        #EXT-X-STREAM-INF:BANDWIDTH=1600000,RESOLUTION=854x480,CODECS=\"avc1.4d401e,mp4a.40.2\"\n480p/index.m3u8\n";
+
+    fn uris(master: &str) -> Vec<&str> {
+        master.lines().filter(|l| !l.starts_with('#')).collect()
+    }
+
+    fn sel(max: Option<u32>, min: Option<u32>, descending: bool) -> Selection {
+        Selection {
+            max_height: max,
+            min_height: min,
+            descending,
+        }
+    }
+
+    #[test]
+    fn selects_variants_like_mux() {
+        let all = select_variants(MASTER, &sel(None, None, false));
+        assert_eq!(uris(&all), ["360p/index.m3u8", "480p/index.m3u8", "source/index.m3u8"]);
+        assert!(all.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n"));
+        let desc = select_variants(MASTER, &sel(None, None, true));
+        assert_eq!(uris(&desc), ["source/index.m3u8", "480p/index.m3u8", "360p/index.m3u8"]);
+        let capped = select_variants(MASTER, &sel(Some(480), None, false));
+        assert_eq!(uris(&capped), ["360p/index.m3u8", "480p/index.m3u8"]);
+        let floor = select_variants(MASTER, &sel(None, Some(720), false));
+        assert_eq!(uris(&floor), ["source/index.m3u8"]);
+        // Nothing fits: the nearest.
+        let tiny = select_variants(MASTER, &sel(Some(240), None, false));
+        assert_eq!(uris(&tiny), ["360p/index.m3u8"]);
+        let huge = select_variants(MASTER, &sel(None, Some(1080), false));
+        assert_eq!(uris(&huge), ["source/index.m3u8"]);
+    }
+
+    #[test]
+    fn parses_selection_parameters() {
+        let q = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<HashMap<_, _>>()
+        };
+        assert!(Selection::parse(&q(&[])).unwrap().is_default());
+        assert_eq!(
+            Selection::parse(&q(&[("max_resolution", "720p"), ("rendition_order", "desc")])).unwrap(),
+            sel(Some(720), None, true)
+        );
+        assert!(Selection::parse(&q(&[("max_resolution", "big")])).is_err());
+        assert!(Selection::parse(&q(&[("rendition_order", "up")])).is_err());
+    }
 
     #[test]
     fn parses_mux_paths() {
