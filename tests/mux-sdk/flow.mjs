@@ -73,7 +73,10 @@ try {
   step('create a live stream');
   const created = await mux.video.liveStreams.create({
     playback_policies: ['public'],
-    new_asset_settings: { playback_policies: ['public'] },
+    new_asset_settings: {
+      playback_policies: ['public'],
+      static_renditions: [{ resolution: 'highest' }, { resolution: 'audio-only' }],
+    },
     reconnect_window: 30,
     latency_mode: 'standard',
     passthrough: 'sdk-test',
@@ -159,6 +162,58 @@ try {
   const retrievedAsset = await mux.video.assets.retrieve(asset.id);
   assert.equal(retrievedAsset.id, asset.id);
 
+  step('static renditions (highest.mp4, audio.m4a), storyboard and animated GIF of the asset');
+  const withFiles = await until('static renditions ready', 90000, async () => {
+    const a = await mux.video.assets.retrieve(asset.id);
+    const files = a.static_renditions?.files ?? [];
+    return files.length === 2 && files.every((f) => f.status === 'ready') ? a : null;
+  });
+  assert.deepEqual(withFiles.static_renditions.files.map((f) => f.name).sort(), ['audio.m4a', 'highest.mp4']);
+  const assetPid = asset.playback_ids[0].id;
+  const probe = (url) => new Promise((resolve, reject) => {
+    const p = spawn('ffprobe', ['-v', 'error', '-show_entries', 'format=duration:stream=codec_type', '-of', 'json', url]);
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`ffprobe ${url}: ${code}`))));
+  });
+  const mp4 = await probe(`${base}/${assetPid}/highest.mp4`);
+  assert.ok(Math.abs(Number(mp4.format.duration) - 10) <= 2.5, `highest.mp4 lasts ${mp4.format.duration} s`);
+  assert.deepEqual(mp4.streams.map((s) => s.codec_type).sort(), ['audio', 'video']);
+  const m4a = await probe(`${base}/${assetPid}/audio.m4a`);
+  assert.deepEqual(m4a.streams.map((s) => s.codec_type), ['audio']);
+  const ranged = await fetch(`${base}/${assetPid}/highest.mp4`, { headers: { range: 'bytes=0-99' } });
+  assert.equal(ranged.status, 206);
+  assert.equal((await ranged.arrayBuffer()).byteLength, 100);
+  const vtt = await until('the storyboard', 60000, async () => {
+    const r = await get(`${base}/${assetPid}/storyboard.vtt`);
+    return r.status === 200 ? r.text : null;
+  });
+  assert.match(vtt, /^WEBVTT/);
+  const cue = vtt.split('\n').find((l) => l.includes('#xywh='));
+  assert.ok(cue, 'storyboard cues point into the sprite');
+  const sprite = await fetch(new URL(cue.split('#')[0], `${base}/`).href);
+  assert.equal(sprite.status, 200);
+  assert.equal(sprite.headers.get('content-type'), 'image/jpeg');
+  const gif = await until('the animated GIF', 60000, async () => {
+    const r = await fetch(`${base}/${assetPid}/animated.gif`);
+    return r.status === 200 ? Buffer.from(await r.arrayBuffer()) : null;
+  });
+  assert.equal(gif.subarray(0, 6).toString(), 'GIF89a');
+
+  step('a signed asset playback id: gif and storyboard tokens for their own files only');
+  const signedAsset = await mux.video.assets.createPlaybackId(asset.id, { policy: 'signed' });
+  const tok = (type) => mux.jwt.signPlaybackId(signedAsset.id, { keyId: key.id, keySecret: key.private_key, type, expiration: '1h' });
+  const [gTok, sTok, vTok] = [await tok('gif'), await tok('storyboard'), await tok('video')];
+  assert.equal((await fetch(`${base}/${signedAsset.id}/animated.gif?token=${gTok}`)).status, 200);
+  assert.equal((await fetch(`${base}/${signedAsset.id}/animated.gif?token=${vTok}`)).status, 403);
+  const signedVtt = await get(`${base}/${signedAsset.id}/storyboard.vtt?token=${sTok}`);
+  assert.equal(signedVtt.status, 200);
+  const signedCue = signedVtt.text.split('\n').find((l) => l.includes('#xywh='));
+  assert.equal((await fetch(new URL(signedCue.split('#')[0], `${base}/`).href)).status, 200, 'the sprite URL carries the token');
+  assert.equal((await fetch(`${base}/${signedAsset.id}/highest.mp4?token=${sTok}`)).status, 403);
+  assert.equal((await fetch(`${base}/${signedAsset.id}/highest.mp4?token=${vTok}`)).status, 200);
+  assert.equal((await get(`${base}/${signedAsset.id}.m3u8?token=${vTok}`)).status, 200);
+
   step('iterate liveStreams.list() to its end (page by page)');
   const extra = [];
   for (let i = 0; i < 3; i++) extra.push(await mux.video.liveStreams.create({ playback_policies: ['public'] }));
@@ -196,7 +251,8 @@ try {
   step('every webhook verifies with mux.webhooks.unwrap');
   const want = ['video.live_stream.created', 'video.live_stream.connected', 'video.live_stream.recording',
     'video.live_stream.active', 'video.live_stream.idle', 'video.asset.created', 'video.asset.ready',
-    'video.asset.live_stream_completed', 'video.live_stream.disabled', 'video.live_stream.enabled',
+    'video.asset.live_stream_completed', 'video.asset.static_rendition.created',
+    'video.asset.static_rendition.ready', 'video.live_stream.disabled', 'video.live_stream.enabled',
     'video.live_stream.deleted'];
   await until('every expected webhook', 30000, async () => want.every((t) => events.some((e) => e.type === t && e.object.id !== undefined)));
   assert.deepEqual(unwrapFailures, []);

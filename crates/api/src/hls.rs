@@ -896,4 +896,88 @@ pub(crate) mod asset {
             .ok_or_else(|| ApiError::not_found("no_poster", "this recording has no poster"))?;
         Ok(jpeg(body, grant.cache_control(cache::VOD_PLAYLIST)))
     }
+
+    /// What `/{PLAYBACK_ID}/{name}` of a recording is.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub(crate) enum FileRequest {
+        /// A made file, served as stored (ranges allowed).
+        File(control::AssetFileName),
+        /// `storyboard.vtt`: the WebVTT index of `storyboard.jpg`.
+        StoryboardIndex,
+    }
+
+    /// `/{PLAYBACK_ID}/{highest.mp4,audio.m4a,storyboard.jpg,storyboard.vtt,animated.gif}`
+    /// of a recording, once made (404 saying why until then).
+    pub(crate) async fn made_file(
+        state: &AppState,
+        channel: &control::Channel,
+        vod: &control::Vod,
+        request: FileRequest,
+        token: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Result<Response, ApiError> {
+        use control::{AssetFileName, AssetFileStatus};
+        let name = match request {
+            FileRequest::File(name) => name,
+            FileRequest::StoryboardIndex => AssetFileName::Storyboard,
+        };
+        let audience = match name {
+            AssetFileName::HighestMp4 | AssetFileName::AudioM4a => PlaybackAudience::Video,
+            AssetFileName::Storyboard => PlaybackAudience::Storyboard,
+            AssetFileName::AnimatedGif => PlaybackAudience::Gif,
+        };
+        let (live_stream_id, grant) = grant(state, channel, vod, token, audience).await?;
+        let file = state.db.asset_file(&vod.vod_id, name).await?;
+        let file = match file {
+            Some(f) if f.status == AssetFileStatus::Ready => f,
+            Some(f) if f.status == AssetFileStatus::Preparing => {
+                return Err(ApiError::not_found(
+                    "preparing",
+                    format!("{name} of this recording is being made; try again shortly"),
+                ));
+            }
+            Some(f) => {
+                return Err(ApiError::not_found(
+                    "not_available",
+                    format!("{name} of this recording is {}", f.status),
+                ));
+            }
+            None => {
+                return Err(ApiError::not_found(
+                    "not_requested",
+                    format!("{name} was not asked for this recording (see docs/mux-compat.md)"),
+                ));
+            }
+        };
+        if request == FileRequest::StoryboardIndex {
+            let geometry: live::StoryboardGeometry = serde_json::from_str(&file.meta)
+                .map_err(|_| ApiError::Internal("storyboard without geometry".into()))?;
+            let mut image = format!("/{}/storyboard.jpg", channel.playback_id);
+            if let Some(token) = grant.token() {
+                image.push_str(&format!("?token={token}"));
+            }
+            return Ok((
+                [
+                    (
+                        CONTENT_TYPE,
+                        HeaderValue::from_static("text/vtt; charset=utf-8"),
+                    ),
+                    (CACHE_CONTROL, grant.cache_control(cache::VOD_PLAYLIST)),
+                ],
+                geometry.webvtt(&image),
+            )
+                .into_response());
+        }
+        let key = keys::asset_file(&live_stream_id, name.as_str());
+        let content_type = HeaderValue::from_static(keys::content_type(&key));
+        crate::object::serve(
+            state,
+            &key,
+            None,
+            headers,
+            content_type,
+            grant.cache_control(cache::SEGMENT),
+        )
+        .await
+    }
 }

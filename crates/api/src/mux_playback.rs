@@ -16,10 +16,14 @@
 //! playlist, `max_resolution` and `min_resolution` (`480p`, `720p`, ...)
 //! keep the variants within those heights (the nearest one if none is),
 //! and `rendition_order=desc` lists the highest first ([`select_variants`]).
-//! Not served yet (404 with a message saying so): `animated.gif`,
-//! `storyboard.vtt`, static renditions (`highest.mp4`, `audio.m4a`); the
-//! thumbnail parameters (`time`, `width`, `height`, `fit_mode`) are
-//! accepted and ignored. See docs/mux-compat.md.
+//! * `/{PLAYBACK_ID}/highest.mp4`, `/audio.m4a` (audience `v`),
+//!   `/storyboard.jpg` and `/storyboard.vtt` (`s`), `/animated.gif` (`g`):
+//!   files made from a recording (`live::asset_files`), for asset playback
+//!   ids, once made.
+//!
+//! The thumbnail parameters (`time`, `width`, `height`, `fit_mode`) are
+//! accepted and ignored; other renditions (`high.mp4`, ...) would need
+//! re-encoding and answer 404. See docs/mux-compat.md.
 //!
 //! These paths are not routes of their own (a playback id is any top-level
 //! name), so the app's fallback tries them first and hands everything else
@@ -31,6 +35,9 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, Method, Uri};
 
+use control::AssetFileName;
+
+use crate::hls::asset::FileRequest;
 use crate::hls::{self, as_seen_through};
 use crate::{ApiError, AppState};
 
@@ -46,7 +53,9 @@ fn is_playback_id(s: &str) -> bool {
 enum Request<'a> {
     Master(&'a str),
     Thumbnail(&'a str),
-    /// A Mux image or static file this server does not make yet.
+    /// A file made from a recording (static rendition, storyboard, GIF).
+    File(&'a str, hls::asset::FileRequest),
+    /// A Mux image or static file this server does not make.
     NotYet(&'a str, &'a str),
     AssetFile(&'a str, &'a str, &'a str),
 }
@@ -61,11 +70,25 @@ fn parse(path: &str) -> Option<Request<'_>> {
             .map(Request::Master),
         [id, file] if is_playback_id(id) => match *file {
             "thumbnail.jpg" | "thumbnail.png" | "thumbnail.webp" => Some(Request::Thumbnail(id)),
-            "animated.gif" | "animated.webp" | "storyboard.vtt" | "storyboard.jpg"
-            | "storyboard.png" | "storyboard.webp" | "highest.mp4" | "audio.m4a"
-            | "capped-1080p.mp4" | "high.mp4" | "medium.mp4" | "low.mp4" => {
-                Some(Request::NotYet(id, file))
-            }
+            "highest.mp4" => Some(Request::File(
+                id,
+                FileRequest::File(AssetFileName::HighestMp4),
+            )),
+            "audio.m4a" => Some(Request::File(
+                id,
+                FileRequest::File(AssetFileName::AudioM4a),
+            )),
+            "storyboard.jpg" => Some(Request::File(
+                id,
+                FileRequest::File(AssetFileName::Storyboard),
+            )),
+            "storyboard.vtt" => Some(Request::File(id, FileRequest::StoryboardIndex)),
+            "animated.gif" => Some(Request::File(
+                id,
+                FileRequest::File(AssetFileName::AnimatedGif),
+            )),
+            "animated.webp" | "storyboard.png" | "storyboard.webp" | "capped-1080p.mp4"
+            | "high.mp4" | "medium.mp4" | "low.mp4" => Some(Request::NotYet(id, file)),
             _ => None,
         },
         [id, rendition, file] if is_playback_id(id) && *id != "assets" => {
@@ -120,6 +143,7 @@ async fn serve(
     let id = match &request {
         Request::Master(id)
         | Request::Thumbnail(id)
+        | Request::File(id, _)
         | Request::NotYet(id, _)
         | Request::AssetFile(id, _, _) => *id,
     };
@@ -144,6 +168,13 @@ async fn serve(
         (Request::AssetFile(..), None) => Err(ApiError::not_found(
             "not_found",
             "a live stream's media is under /hls/{playback_id}/",
+        )),
+        (Request::File(_, file), Some(vod)) => {
+            hls::asset::made_file(state, &channel, &vod, file, token, headers).await
+        }
+        (Request::File(..), None) => Err(ApiError::not_found(
+            "not_found",
+            "static renditions, storyboards and GIFs are made from recordings: use an asset's playback id",
         )),
         (Request::NotYet(_, file), _) => Err(ApiError::not_found(
             "not_supported",
@@ -264,7 +295,9 @@ fn select_variants(master: &str, selection: &Selection) -> String {
             };
             let height = attr(line, "RESOLUTION")
                 .and_then(|r| r.split_once('x').and_then(|(_, h)| h.parse().ok()));
-            let bandwidth = attr(line, "BANDWIDTH").and_then(|b| b.parse().ok()).unwrap_or(0);
+            let bandwidth = attr(line, "BANDWIDTH")
+                .and_then(|b| b.parse().ok())
+                .unwrap_or(0);
             variants.push(Variant {
                 inf: line,
                 uri,
@@ -277,7 +310,8 @@ fn select_variants(master: &str, selection: &Selection) -> String {
     }
     let fits = |v: &Variant| {
         v.height.is_none_or(|h| {
-            selection.max_height.is_none_or(|m| h <= m) && selection.min_height.is_none_or(|m| h >= m)
+            selection.max_height.is_none_or(|m| h <= m)
+                && selection.min_height.is_none_or(|m| h >= m)
         })
     };
     let mut kept: Vec<&Variant> = variants.iter().filter(|v| fits(v)).collect();
@@ -331,10 +365,16 @@ mod tests {
     #[test]
     fn selects_variants_like_mux() {
         let all = select_variants(MASTER, &sel(None, None, false));
-        assert_eq!(uris(&all), ["360p/index.m3u8", "480p/index.m3u8", "source/index.m3u8"]);
+        assert_eq!(
+            uris(&all),
+            ["360p/index.m3u8", "480p/index.m3u8", "source/index.m3u8"]
+        );
         assert!(all.starts_with("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-INDEPENDENT-SEGMENTS\n"));
         let desc = select_variants(MASTER, &sel(None, None, true));
-        assert_eq!(uris(&desc), ["source/index.m3u8", "480p/index.m3u8", "360p/index.m3u8"]);
+        assert_eq!(
+            uris(&desc),
+            ["source/index.m3u8", "480p/index.m3u8", "360p/index.m3u8"]
+        );
         let capped = select_variants(MASTER, &sel(Some(480), None, false));
         assert_eq!(uris(&capped), ["360p/index.m3u8", "480p/index.m3u8"]);
         let floor = select_variants(MASTER, &sel(None, Some(720), false));
@@ -356,7 +396,11 @@ mod tests {
         };
         assert!(Selection::parse(&q(&[])).unwrap().is_default());
         assert_eq!(
-            Selection::parse(&q(&[("max_resolution", "720p"), ("rendition_order", "desc")])).unwrap(),
+            Selection::parse(&q(&[
+                ("max_resolution", "720p"),
+                ("rendition_order", "desc")
+            ]))
+            .unwrap(),
             sel(Some(720), None, true)
         );
         assert!(Selection::parse(&q(&[("max_resolution", "big")])).is_err());
@@ -376,7 +420,11 @@ mod tests {
         );
         assert_eq!(
             parse("/abc/storyboard.vtt"),
-            Some(Request::NotYet("abc", "storyboard.vtt"))
+            Some(Request::File("abc", FileRequest::StoryboardIndex))
+        );
+        assert_eq!(
+            parse("/abc/high.mp4"),
+            Some(Request::NotYet("abc", "high.mp4"))
         );
         assert_eq!(parse("/abc/whatever"), None);
         assert_eq!(

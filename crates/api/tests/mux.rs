@@ -366,11 +366,14 @@ async fn mux_form_playback_honours_each_playback_ids_policy() {
         assert_eq!(thumb.status, StatusCode::FORBIDDEN);
         let unknown = app.get("/abcdefghijklmnop.m3u8", &Auth::None).await;
         assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+        // Storyboards are made from recordings: a live stream's id has none.
         let storyboard = app
             .get(&format!("/{public_id}/storyboard.vtt"), &Auth::None)
             .await;
         assert_eq!(storyboard.status, StatusCode::NOT_FOUND);
-        assert_eq!(storyboard.code(), "not_supported");
+        assert_eq!(storyboard.code(), "not_found");
+        let other = app.get(&format!("/{public_id}/low.mp4"), &Auth::None).await;
+        assert_eq!(other.code(), "not_supported");
         // A three-part path naming no playback id is the web UI's.
         let page = app.get("/channels/abc/settings", &Auth::None).await;
         assert_ne!(page.code(), "unknown_playback_id");

@@ -301,6 +301,7 @@ async fn signed_channels_need_valid_tokens() {
             let (right, wrong) = match aud {
                 PlaybackAudience::Video => (&video, &thumb),
                 PlaybackAudience::Thumbnail => (&thumb, &video),
+                other => unreachable!("media_paths has no {other} paths"),
             };
             refused(wrong.clone(), "wrong audience").await;
             // Signed by another user's key, for this playback id.
@@ -402,6 +403,7 @@ async fn signed_channels_need_valid_tokens() {
             let token = match aud {
                 PlaybackAudience::Video => &video,
                 PlaybackAudience::Thumbnail => &thumb,
+                other => unreachable!("media_paths has no {other} paths"),
             };
             let r = app.get(&with_token(&path, token), &Auth::None).await;
             assert_refused(

@@ -344,6 +344,7 @@ mod tests {
             tables.into_iter().collect::<Vec<_>>(),
             [
                 "api_token",
+                "asset_file",
                 "channel",
                 "channel_moderator",
                 "chat_ban",

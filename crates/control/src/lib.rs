@@ -45,6 +45,7 @@
 //! `webhook` module).
 
 mod api_token;
+mod asset_file;
 #[macro_use]
 mod channel;
 mod chat;
@@ -75,6 +76,10 @@ mod webhook_signature;
 pub mod testutil;
 
 pub use api_token::{API_TOKEN_NAME_MAX_CHARS, ApiToken, CreatedApiToken};
+pub use asset_file::{
+    ASSET_FILE_MAX_ATTEMPTS, AssetFile, AssetFileName, AssetFileStatus, ClaimedAssetFile,
+    MadeAssetFile,
+};
 pub use channel::{
     CATEGORY_MAX_CHARS, CHAT_BLOCKED_WORDS_MAX, CHAT_SLOW_MODE_MAX_S, Channel, ChannelFilter,
     ChannelUpdate, CreatedChannel, DEFAULT_LADDER, DeletedChannel, LatencyMode,

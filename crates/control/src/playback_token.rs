@@ -74,6 +74,10 @@ text_enum! {
         Video = "v",
         /// Thumbnails and posters.
         Thumbnail = "t",
+        /// Animated GIFs (Mux's `g`).
+        Gif = "g",
+        /// Storyboards (Mux's `s`).
+        Storyboard = "s",
     }
 }
 

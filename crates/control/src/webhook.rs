@@ -69,6 +69,17 @@ text_enum! {
         VodUpdated = "vod.updated",
         /// A recording was deleted.
         VodDeleted = "vod.deleted",
+        /// A static rendition (`highest.mp4`, `audio.m4a`) of a recording
+        /// was asked for.
+        StaticRenditionCreated = "vod.static_rendition.created",
+        /// A static rendition is ready to download.
+        StaticRenditionReady = "vod.static_rendition.ready",
+        /// A static rendition could not be made.
+        StaticRenditionErrored = "vod.static_rendition.errored",
+        /// A static rendition had nothing to be made from (no audio).
+        StaticRenditionSkipped = "vod.static_rendition.skipped",
+        /// A static rendition was deleted.
+        StaticRenditionDeleted = "vod.static_rendition.deleted",
     }
 }
 
@@ -106,6 +117,11 @@ pub fn mux_event_types(event_type: WebhookEventType) -> &'static [&'static str] 
         T::VodErrored => &["video.asset.errored"],
         T::VodUpdated => &["video.asset.updated"],
         T::VodDeleted => &["video.asset.deleted"],
+        T::StaticRenditionCreated => &["video.asset.static_rendition.created"],
+        T::StaticRenditionReady => &["video.asset.static_rendition.ready"],
+        T::StaticRenditionErrored => &["video.asset.static_rendition.errored"],
+        T::StaticRenditionSkipped => &["video.asset.static_rendition.skipped"],
+        T::StaticRenditionDeleted => &["video.asset.static_rendition.deleted"],
         T::ClipReady => &[],
     }
 }

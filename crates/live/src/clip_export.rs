@@ -378,64 +378,15 @@ impl Runner {
             .prefix("aethex-clip-")
             .tempdir()
             .map_err(|e| JobError::Failed(format!("cannot create a temporary directory: {e}")))?;
-
-        // Fetch the segments (and their init segments) and write a local
-        // playlist over them for ffmpeg's HLS reader, which handles TS and
-        // fMP4 alike, and discontinuities.
-        let mut playlist = String::new();
-        let mut maps: Vec<(String, String)> = Vec::new();
-        let mut current_map: Option<String> = None;
-        let mut after_gap = false;
-        let mut body = String::new();
-        let mut total_ticks = 0i64;
-        let max_duration = selected.iter().map(|s| s.duration_90k).max().unwrap_or(1);
-        for (i, segment) in selected.iter().enumerate() {
-            if segment.gap {
-                after_gap = true;
-                continue;
-            }
-            if let Some(map_uri) = &segment.map_uri {
-                let local = match maps.iter().find(|(uri, _)| uri == map_uri) {
-                    Some((_, local)) => local.clone(),
-                    None => {
-                        let local = format!("map{}{}", maps.len(), extension_of(map_uri));
-                        self.fetch(clip, &rendition, map_uri, &dir.path().join(&local))
-                            .await?;
-                        maps.push((map_uri.clone(), local.clone()));
-                        local
-                    }
-                };
-                if current_map.as_deref() != Some(local.as_str()) {
-                    body.push_str(&format!("#EXT-X-MAP:URI=\"{local}\"\n"));
-                    current_map = Some(local);
-                }
-            }
-            if (segment.discontinuity || after_gap) && total_ticks > 0 {
-                body.push_str("#EXT-X-DISCONTINUITY\n");
-            }
-            after_gap = false;
-            let local = format!("{i}{}", extension_of(&segment.uri));
-            self.fetch(clip, &rendition, &segment.uri, &dir.path().join(&local))
-                .await?;
-            body.push_str(&format!(
-                "#EXTINF:{:.3},\n{local}\n",
-                segment.duration_90k as f64 / 90_000.0
-            ));
-            total_ticks += segment.duration_90k;
-            let fetched = (i + 1) as u64 * u64::from(FETCH_SHARE) / selected.len() as u64;
-            progress.report(fetched as u8).await?;
-        }
-        playlist.push_str("#EXTM3U\n#EXT-X-VERSION:7\n");
-        playlist.push_str(&format!(
-            "#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n",
-            (max_duration + 89_999) / 90_000
-        ));
-        playlist.push_str(&body);
-        playlist.push_str("#EXT-X-ENDLIST\n");
-        let playlist_path = dir.path().join("clip.m3u8");
-        tokio::fs::write(&playlist_path, playlist)
-            .await
-            .map_err(|e| JobError::Failed(format!("cannot write the clip playlist: {e}")))?;
+        let (playlist_path, total_ticks) = fetch_local_playlist(
+            &self.media,
+            &clip.live_stream_id,
+            &rendition,
+            &selected,
+            dir.path(),
+            &mut progress,
+        )
+        .await?;
 
         let output = dir.path().join("clip.mp4");
         self.remux(&playlist_path, &output, total_ticks, &mut progress)
@@ -458,33 +409,6 @@ impl Runner {
         Ok(size)
     }
 
-    /// Writes one object of the clip's broadcast to `path`: from the hot
-    /// cache (recent segments of a live broadcast), else the store.
-    async fn fetch(
-        &self,
-        clip: &Clip,
-        rendition: &str,
-        uri: &str,
-        path: &Path,
-    ) -> Result<(), JobError> {
-        if !keys::is_safe_component(uri) {
-            return Err(JobError::Failed(format!("unexpected segment URI {uri:?}")));
-        }
-        let key = keys::segment(&clip.live_stream_id, rendition, uri);
-        let bytes = match self.media.cache().get(&key) {
-            Some(bytes) => bytes,
-            None => self
-                .media
-                .get(&key)
-                .await
-                .map_err(|e| JobError::Failed(format!("cannot read {key}: {e}")))?
-                .ok_or_else(|| JobError::Failed(format!("{key} is missing from storage")))?,
-        };
-        tokio::fs::write(path, &bytes)
-            .await
-            .map_err(|e| JobError::Failed(format!("cannot write {}: {e}", path.display())))
-    }
-
     /// `ffmpeg -c copy` from the local playlist to `output`, reporting
     /// progress from `-progress pipe:1`.
     async fn remux(
@@ -494,85 +418,205 @@ impl Runner {
         total_ticks: i64,
         progress: &mut Progress<'_>,
     ) -> Result<(), JobError> {
-        let mut child = Command::new(&self.config.ffmpeg)
-            .args(["-hide_banner", "-nostdin", "-loglevel", "error", "-nostats"])
+        let mut command = Command::new(&self.config.ffmpeg);
+        command
             .args(["-protocol_whitelist", "file"])
             .arg("-i")
             .arg(playlist)
             .args(["-map", "0:v?", "-map", "0:a?", "-c", "copy"])
-            .args([
-                "-movflags",
-                "+faststart",
-                "-progress",
-                "pipe:1",
-                "-f",
-                "mp4",
-                "-y",
-            ])
-            .arg(output)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| JobError::Failed(format!("cannot run ffmpeg: {e}")))?;
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut stderr = child.stderr.take().expect("piped stderr");
-        let stderr_task = tokio::spawn(async move {
-            let mut all = Vec::new();
-            let _ = stderr.read_to_end(&mut all).await;
-            all
-        });
-        let total_us = (total_ticks as f64 / 90_000.0 * 1e6).max(1.0);
-        let mut lines = BufReader::new(stdout).lines();
-        while let Some(line) = lines
-            .next_line()
-            .await
-            .map_err(|e| JobError::Failed(format!("cannot read ffmpeg's progress: {e}")))?
-        {
-            let Some(value) = line.strip_prefix("out_time_us=") else {
-                continue;
-            };
-            let Ok(us) = value.trim().parse::<f64>() else {
-                continue; // "N/A" before the first packet
-            };
-            let share = (us / total_us).clamp(0.0, 1.0);
-            let pct = FETCH_SHARE + ((REMUX_DONE - FETCH_SHARE) as f64 * share) as u8;
-            progress.report(pct).await?;
-        }
-        let status = child
-            .wait()
-            .await
-            .map_err(|e| JobError::Failed(format!("cannot wait for ffmpeg: {e}")))?;
-        let stderr = stderr_task.await.unwrap_or_default();
-        if status.success() {
-            debug!("ffmpeg remux done");
-            return Ok(());
-        }
-        let text = String::from_utf8_lossy(&stderr);
-        let text = text.trim();
-        let mut start = text.len().saturating_sub(STDERR_TAIL);
-        while !text.is_char_boundary(start) {
-            start += 1;
-        }
-        Err(JobError::Failed(format!(
-            "ffmpeg failed ({status}): {}",
-            &text[start..]
-        )))
+            .args(["-movflags", "+faststart", "-f", "mp4", "-y"])
+            .arg(output);
+        run_ffmpeg(command, total_ticks, progress).await
     }
 }
 
+/// Something told how far a job got, which may stop it (its claim was
+/// lost): fetching `done` of `total` objects, then ffmpeg's `share` (0 to
+/// 1) of the media processed.
+pub(crate) trait JobProgress {
+    async fn fetched(&mut self, done: usize, total: usize) -> Result<(), JobError>;
+    async fn processed(&mut self, share: f64) -> Result<(), JobError>;
+}
+
+/// Fetches `segments` of one rendition of a broadcast (and their init
+/// segments; gaps are skipped, with a discontinuity after them) into
+/// `dir`, from the hot cache or the store, and writes a local VOD playlist
+/// over them for ffmpeg's HLS reader (which handles TS and fMP4 alike, and
+/// discontinuities). Returns the playlist's path and its duration in
+/// 90 kHz ticks.
+pub(crate) async fn fetch_local_playlist(
+    media: &Media,
+    live_stream_id: &str,
+    rendition: &str,
+    segments: &[&SegmentRecord],
+    dir: &Path,
+    progress: &mut impl JobProgress,
+) -> Result<(PathBuf, i64), JobError> {
+    let mut maps: Vec<(String, String)> = Vec::new();
+    let mut current_map: Option<String> = None;
+    let mut after_gap = false;
+    let mut body = String::new();
+    let mut total_ticks = 0i64;
+    let max_duration = segments.iter().map(|s| s.duration_90k).max().unwrap_or(1);
+    for (i, segment) in segments.iter().enumerate() {
+        if segment.gap {
+            after_gap = true;
+            continue;
+        }
+        if let Some(map_uri) = &segment.map_uri {
+            let local = match maps.iter().find(|(uri, _)| uri == map_uri) {
+                Some((_, local)) => local.clone(),
+                None => {
+                    let local = format!("map{}{}", maps.len(), extension_of(map_uri));
+                    fetch_object(media, live_stream_id, rendition, map_uri, &dir.join(&local))
+                        .await?;
+                    maps.push((map_uri.clone(), local.clone()));
+                    local
+                }
+            };
+            if current_map.as_deref() != Some(local.as_str()) {
+                body.push_str(&format!("#EXT-X-MAP:URI=\"{local}\"\n"));
+                current_map = Some(local);
+            }
+        }
+        if (segment.discontinuity || after_gap) && total_ticks > 0 {
+            body.push_str("#EXT-X-DISCONTINUITY\n");
+        }
+        after_gap = false;
+        let local = format!("{i}{}", extension_of(&segment.uri));
+        fetch_object(
+            media,
+            live_stream_id,
+            rendition,
+            &segment.uri,
+            &dir.join(&local),
+        )
+        .await?;
+        body.push_str(&format!(
+            "#EXTINF:{:.3},\n{local}\n",
+            segment.duration_90k as f64 / 90_000.0
+        ));
+        total_ticks += segment.duration_90k;
+        progress.fetched(i + 1, segments.len()).await?;
+    }
+    let mut playlist = String::from("#EXTM3U\n#EXT-X-VERSION:7\n");
+    playlist.push_str(&format!(
+        "#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:VOD\n",
+        (max_duration + 89_999) / 90_000
+    ));
+    playlist.push_str(&body);
+    playlist.push_str("#EXT-X-ENDLIST\n");
+    let path = dir.join("local.m3u8");
+    tokio::fs::write(&path, playlist)
+        .await
+        .map_err(|e| JobError::Failed(format!("cannot write the local playlist: {e}")))?;
+    Ok((path, total_ticks))
+}
+
+/// Writes one object of a broadcast to `path`: from the hot cache (recent
+/// segments of a live broadcast), else the store.
+async fn fetch_object(
+    media: &Media,
+    live_stream_id: &str,
+    rendition: &str,
+    uri: &str,
+    path: &Path,
+) -> Result<(), JobError> {
+    if !keys::is_safe_component(uri) {
+        return Err(JobError::Failed(format!("unexpected segment URI {uri:?}")));
+    }
+    let key = keys::segment(live_stream_id, rendition, uri);
+    let bytes = match media.cache().get(&key) {
+        Some(bytes) => bytes,
+        None => media
+            .get(&key)
+            .await
+            .map_err(|e| JobError::Failed(format!("cannot read {key}: {e}")))?
+            .ok_or_else(|| JobError::Failed(format!("{key} is missing from storage")))?,
+    };
+    tokio::fs::write(path, &bytes)
+        .await
+        .map_err(|e| JobError::Failed(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Runs `command` (an ffmpeg invocation without its logging flags) with
+/// `-progress pipe:1`, reporting the share of `total_ticks` processed, and
+/// fails with the tail of its error output. ffmpeg is killed if this is
+/// dropped (timeout, shutdown).
+pub(crate) async fn run_ffmpeg(
+    command: Command,
+    total_ticks: i64,
+    progress: &mut impl JobProgress,
+) -> Result<(), JobError> {
+    // Global options go first; ffmpeg reads them anywhere before the
+    // output, so they are prepended to what the caller built.
+    let program = command.as_std().get_program().to_owned();
+    let args: Vec<std::ffi::OsString> = command.as_std().get_args().map(|a| a.to_owned()).collect();
+    let mut full = Command::new(program);
+    full.args(["-hide_banner", "-nostdin", "-loglevel", "error", "-nostats"])
+        .args(["-progress", "pipe:1"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = full
+        .spawn()
+        .map_err(|e| JobError::Failed(format!("cannot run ffmpeg: {e}")))?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let stderr_task = tokio::spawn(async move {
+        let mut all = Vec::new();
+        let _ = stderr.read_to_end(&mut all).await;
+        all
+    });
+    let total_us = (total_ticks as f64 / 90_000.0 * 1e6).max(1.0);
+    let mut lines = BufReader::new(stdout).lines();
+    while let Some(line) = lines
+        .next_line()
+        .await
+        .map_err(|e| JobError::Failed(format!("cannot read ffmpeg's progress: {e}")))?
+    {
+        let Some(value) = line.strip_prefix("out_time_us=") else {
+            continue;
+        };
+        let Ok(us) = value.trim().parse::<f64>() else {
+            continue; // "N/A" before the first packet
+        };
+        progress.processed((us / total_us).clamp(0.0, 1.0)).await?;
+    }
+    let status = child
+        .wait()
+        .await
+        .map_err(|e| JobError::Failed(format!("cannot wait for ffmpeg: {e}")))?;
+    let stderr = stderr_task.await.unwrap_or_default();
+    if status.success() {
+        debug!("ffmpeg done");
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&stderr);
+    let text = text.trim();
+    let mut start = text.len().saturating_sub(STDERR_TAIL);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    Err(JobError::Failed(format!(
+        "ffmpeg failed ({status}): {}",
+        &text[start..]
+    )))
+}
+
 /// `.ts` of `12.ts`; empty when there is none.
-fn extension_of(uri: &str) -> &str {
+pub(crate) fn extension_of(uri: &str) -> &str {
     match uri.rfind('.') {
         Some(dot) => &uri[dot..],
         None => "",
     }
 }
 
-/// Why a job stopped before storing its MP4.
+/// Why a job stopped before storing its file.
 #[derive(Debug)]
-enum JobError {
+pub(crate) enum JobError {
     /// The export failed; recorded as `export_error`.
     Failed(String),
     /// The clip was deleted, or another runner took the job over.
@@ -580,7 +624,7 @@ enum JobError {
 }
 
 impl JobError {
-    fn db(e: control::Error) -> Self {
+    pub(crate) fn db(e: control::Error) -> Self {
         JobError::Failed(format!("database: {e}"))
     }
 }
@@ -593,6 +637,18 @@ struct Progress<'a> {
     claim_id: &'a str,
     lease_ms: i64,
     last: Option<(u8, Instant)>,
+}
+
+impl JobProgress for Progress<'_> {
+    async fn fetched(&mut self, done: usize, total: usize) -> Result<(), JobError> {
+        let pct = done as u64 * u64::from(FETCH_SHARE) / total.max(1) as u64;
+        self.report(pct as u8).await
+    }
+
+    async fn processed(&mut self, share: f64) -> Result<(), JobError> {
+        let pct = FETCH_SHARE + ((REMUX_DONE - FETCH_SHARE) as f64 * share) as u8;
+        self.report(pct).await
+    }
 }
 
 impl Progress<'_> {

@@ -10,6 +10,7 @@
 //! stream and marks its VOD ready. [`Live::recover`] finishes what a killed
 //! process left behind.
 
+mod asset_files;
 mod cleanup;
 mod clip_export;
 mod config;
@@ -24,6 +25,11 @@ mod session;
 mod viewers;
 mod webhook_events;
 
+pub use asset_files::{
+    AssetFileConfig, STORYBOARD_TILE_WIDTH, StoryboardGeometry, files_for_new_recording,
+    is_static_rendition, request_new_recording_files, spawn_asset_file_maker,
+    spawn_asset_file_maker_with, wake_asset_file_maker,
+};
 pub use cleanup::Removed;
 pub use clip_export::{
     ClipExportConfig, clip_event_data, clip_rendition, clip_segments, enqueue_clip_ready,

@@ -1292,6 +1292,7 @@ impl Session {
                         {
                             Ok(vod) => {
                                 announce.vod_ready(&vod).await;
+                                crate::asset_files::request_new_recording_files(&db, &vod).await;
                                 Ok(())
                             }
                             Err(e) => Err(e),

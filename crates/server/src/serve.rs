@@ -97,6 +97,7 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
     ));
     tokio::spawn(crate::sweep::report_orphans(db.clone(), media.clone()));
     live::spawn_clip_exporter(&live, shutdown_rx.clone());
+    live::spawn_asset_file_maker(&live, shutdown_rx.clone());
     let outbound = outbound::OutboundPolicy::new(&config.outbound).map_err(anyhow::Error::msg)?;
     tokio::spawn(crate::webhooks::run(
         db.clone(),

@@ -12,6 +12,8 @@
 //! live/{live_stream_id}/{rendition}/{seq}.m4s    fMP4 media segment (+ init.mp4)
 //! live/{live_stream_id}/thumbnail.jpg            latest thumbnail (every N seconds)
 //! live/{live_stream_id}/poster.jpg               the first thumbnail: the VOD's poster
+//! live/{live_stream_id}/files/{name}             files made from the recording: highest.mp4,
+//!                                                audio.m4a, storyboard.jpg, animated.gif
 //! clips/{clip_id}.mp4                            an exported clip (MP4 remux)
 //! ```
 //!
@@ -64,6 +66,12 @@ pub fn poster(live_stream_id: &str) -> String {
     format!("live/{live_stream_id}/poster.jpg")
 }
 
+/// A file made from a broadcast's recording (`highest.mp4`, `audio.m4a`,
+/// `storyboard.jpg`, `animated.gif`; Mux's static renditions and images).
+pub fn asset_file(live_stream_id: &str, name: &str) -> String {
+    format!("live/{live_stream_id}/files/{name}")
+}
+
 /// A segment object; `file_name` is the URI the media playlist uses for it
 /// (see [`segment_file_name`]).
 pub fn segment(live_stream_id: &str, rendition: &str, file_name: &str) -> String {
@@ -91,6 +99,8 @@ pub fn content_type(key: &str) -> &'static str {
         "ts" => "video/mp2t",
         "m4s" => "video/iso.segment",
         "mp4" => "video/mp4",
+        "m4a" => "audio/mp4",
+        "gif" => "image/gif",
         "jpg" | "jpeg" => "image/jpeg",
         "aac" => "audio/aac",
         _ => "application/octet-stream",
@@ -102,7 +112,7 @@ pub fn content_type(key: &str) -> &'static str {
 /// under the same key and must be revalidated.
 pub fn cache_control(key: &str) -> &'static str {
     match extension(key) {
-        "ts" | "m4s" | "mp4" | "aac" => IMMUTABLE,
+        "ts" | "m4s" | "mp4" | "aac" | "m4a" | "gif" => IMMUTABLE,
         _ => "no-cache",
     }
 }

@@ -295,6 +295,9 @@ async fn create_playback_token(
             None,
             Some(with_token(urls::channel_thumbnail(&channel.playback_id))),
         ),
+        // A channel's live output has no GIF or storyboard (recordings'
+        // asset playback ids do).
+        PlaybackAudience::Gif | PlaybackAudience::Storyboard => (None, None),
     };
     Ok((
         StatusCode::CREATED,

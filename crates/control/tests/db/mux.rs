@@ -234,3 +234,120 @@ async fn mux_endpoints_get_one_delivery_per_mux_event() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn asset_files_are_claimed_once_and_retried_until_errored() {
+    use control::{ASSET_FILE_MAX_ATTEMPTS, AssetFileName, AssetFileStatus, MadeAssetFile};
+    each_backend(async |db| {
+        let (channel, _) = testutil::channel(&db, "files").await;
+        let ls = db.begin_live_stream(&channel.channel_id).await.unwrap();
+        let vod = db.create_vod(&ls.live_stream_id).await.unwrap();
+        let files = db
+            .request_asset_files(
+                &vod.vod_id,
+                &[AssetFileName::HighestMp4, AssetFileName::Storyboard],
+            )
+            .await
+            .unwrap();
+        assert_eq!(files.len(), 2);
+        assert!(files.iter().all(|f| f.status == AssetFileStatus::Preparing));
+        // Asking again changes nothing.
+        assert_eq!(
+            db.request_asset_files(&vod.vod_id, &[AssetFileName::HighestMp4])
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+        // Not while recording.
+        assert!(
+            db.claim_asset_files(1_000, 10, 60_000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        db.end_live_stream(&ls.live_stream_id, "test")
+            .await
+            .unwrap();
+        db.finish_vod(&vod.vod_id, 10_000, 5).await.unwrap();
+        let claims = db.claim_asset_files(1_000, 10, 60_000).await.unwrap();
+        assert_eq!(claims.len(), 2);
+        // Claimed: nobody else gets them until the lease runs out.
+        assert!(
+            db.claim_asset_files(2_000, 10, 60_000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let mp4 = claims
+            .iter()
+            .find(|c| c.file.name == AssetFileName::HighestMp4)
+            .unwrap();
+        let made = MadeAssetFile {
+            size_bytes: 1234,
+            width: Some(1280),
+            height: Some(720),
+            meta: "{}".into(),
+        };
+        let done = db
+            .finish_asset_file(
+                &vod.vod_id,
+                AssetFileName::HighestMp4,
+                &mp4.claim_id,
+                Some(&made),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (done.status, done.size_bytes),
+            (AssetFileStatus::Ready, Some(1234))
+        );
+        // A stale claim cannot finish again.
+        assert!(matches!(
+            db.finish_asset_file(&vod.vod_id, AssetFileName::HighestMp4, &mp4.claim_id, None)
+                .await,
+            Err(Error::Conflict { .. })
+        ));
+        // The storyboard fails until it is errored.
+        let mut now = 100_000;
+        let mut claim = claims
+            .into_iter()
+            .find(|c| c.file.name == AssetFileName::Storyboard)
+            .unwrap();
+        for attempt in 1..=ASSET_FILE_MAX_ATTEMPTS {
+            let f = db
+                .fail_asset_file(
+                    &vod.vod_id,
+                    AssetFileName::Storyboard,
+                    &claim.claim_id,
+                    "ffmpeg failed",
+                )
+                .await
+                .unwrap();
+            if attempt < ASSET_FILE_MAX_ATTEMPTS {
+                assert_eq!(f.status, AssetFileStatus::Preparing);
+                now += 1;
+                claim = db
+                    .claim_asset_files(now, 10, 60_000)
+                    .await
+                    .unwrap()
+                    .pop()
+                    .unwrap();
+            } else {
+                assert_eq!(f.status, AssetFileStatus::Errored);
+                assert_eq!(f.error.as_deref(), Some("ffmpeg failed"));
+            }
+        }
+        assert!(
+            db.claim_asset_files(now + 1, 10, 60_000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        db.delete_asset_file(&vod.vod_id, AssetFileName::Storyboard)
+            .await
+            .unwrap();
+        assert_eq!(db.asset_files(&vod.vod_id).await.unwrap().len(), 1);
+    })
+    .await;
+}

@@ -42,6 +42,10 @@ pub(super) fn router() -> OpenApiRouter<Ctx> {
         .routes(routes!(enable))
         .routes(routes!(create_playback_id))
         .routes(routes!(get_playback_id, delete_playback_id))
+        .routes(routes!(
+            set_new_asset_static_renditions,
+            delete_new_asset_static_renditions
+        ))
         .routes(routes!(create_simulcast_target))
         .routes(routes!(get_simulcast_target, delete_simulcast_target))
 }
@@ -833,5 +837,93 @@ async fn delete_simulcast_target(
 ) -> Result<StatusCode, ApiError> {
     channel_to_manage(&ctx, &caller, &id).await?;
     ctx.db.delete_simulcast_target(&id, &target_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PUT …/new-asset-settings/static-renditions`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct StaticRenditionsRequest {
+    /// `[{"resolution": "highest"}, {"resolution": "audio-only"}]`.
+    #[schema(value_type = Vec<Object>)]
+    pub static_renditions: Vec<Value>,
+}
+
+/// Set the static renditions every new recording of the live stream gets
+/// (`highest` and/or `audio-only`).
+#[utoipa::path(put, path = "/video/v1/live-streams/{LIVE_STREAM_ID}/new-asset-settings/static-renditions", tag = "mux",
+    params(("LIVE_STREAM_ID" = String, Path)),
+    request_body = StaticRenditionsRequest,
+    responses(
+        (status = 200, body = Data<MuxLiveStream>),
+        (status = 400, body = MuxErrorBody),
+        (status = 404, body = MuxErrorBody),
+    ))]
+async fn set_new_asset_static_renditions(
+    State(ctx): State<Ctx>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<StaticRenditionsRequest>,
+) -> Result<Json<Data<MuxLiveStream>>, ApiError> {
+    let channel = channel_to_manage(&ctx, &caller, &id).await?;
+    for r in &body.static_renditions {
+        let resolution = r["resolution"].as_str().unwrap_or_default();
+        if super::objects::static_rendition_name(resolution).is_none() {
+            return Err(invalid(format!(
+                "static rendition resolution must be highest or audio-only, not {resolution:?}"
+            )));
+        }
+    }
+    let mut settings = MuxSettings::of(&channel);
+    let mut new = settings
+        .new_asset_settings
+        .take()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| serde_json::json!({}));
+    new["static_renditions"] = Value::Array(body.static_renditions);
+    settings.new_asset_settings = Some(new);
+    let channel = ctx
+        .db
+        .update_channel(
+            &id,
+            ChannelUpdate {
+                mux_settings: Some(settings_text(&settings)?),
+                ..ChannelUpdate::default()
+            },
+        )
+        .await?;
+    Ok(data(respond(&ctx, &channel).await?))
+}
+
+/// Stop making static renditions for new recordings of the live stream.
+#[utoipa::path(delete, path = "/video/v1/live-streams/{LIVE_STREAM_ID}/new-asset-settings/static-renditions", tag = "mux",
+    params(("LIVE_STREAM_ID" = String, Path)),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 404, body = MuxErrorBody),
+    ))]
+async fn delete_new_asset_static_renditions(
+    State(ctx): State<Ctx>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let channel = channel_to_manage(&ctx, &caller, &id).await?;
+    let mut settings = MuxSettings::of(&channel);
+    if let Some(new) = settings
+        .new_asset_settings
+        .as_mut()
+        .and_then(Value::as_object_mut)
+    {
+        new.remove("static_renditions");
+        new.remove("mp4_support");
+    }
+    ctx.db
+        .update_channel(
+            &id,
+            ChannelUpdate {
+                mux_settings: Some(settings_text(&settings)?),
+                ..ChannelUpdate::default()
+            },
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,8 +6,9 @@
 //! treat a present `null` as a value).
 
 use control::{
-    Channel, Db, LatencyMode, LiveStream, LiveStreamStatus, PlaybackIdRecord, PlaybackObject,
-    PlaybackPolicy, SimulcastTarget, Vod, VodStatus,
+    AssetFile, AssetFileName, AssetFileStatus, Channel, Db, LatencyMode, LiveStream,
+    LiveStreamStatus, PlaybackIdRecord, PlaybackObject, PlaybackPolicy, SimulcastTarget, Vod,
+    VodStatus,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -304,11 +305,114 @@ pub(crate) struct MuxAsset {
     pub test: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub passthrough: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub static_renditions: Option<MuxStaticRenditions>,
     #[schema(value_type = Object)]
     pub progress: Value,
     #[schema(value_type = Object)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Value>,
+}
+
+/// A static rendition (`highest.mp4`, `audio.m4a`) of an asset.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct MuxStaticRendition {
+    /// `highest` or `audio-only` (unique within its asset).
+    pub id: String,
+    /// `highest.mp4` or `audio.m4a`.
+    pub name: String,
+    /// `mp4` or `m4a`.
+    pub ext: String,
+    /// `highest` or `audio-only`.
+    pub resolution: String,
+    /// `standard`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `preparing`, `ready`, `skipped` or `errored`.
+    pub status: String,
+    /// Bytes, as a string (Mux's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filesize: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolution_tier: Option<String>,
+}
+
+/// An asset's static renditions.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct MuxStaticRenditions {
+    /// `preparing` while any is, else `ready` (or `errored`).
+    pub status: String,
+    pub files: Vec<MuxStaticRendition>,
+}
+
+/// The Mux id (and resolution) of a static rendition file.
+pub(crate) fn static_rendition_id(name: AssetFileName) -> Option<&'static str> {
+    match name {
+        AssetFileName::HighestMp4 => Some("highest"),
+        AssetFileName::AudioM4a => Some("audio-only"),
+        _ => None,
+    }
+}
+
+/// The file a Mux static rendition id or resolution names.
+pub(crate) fn static_rendition_name(id: &str) -> Option<AssetFileName> {
+    match id {
+        "highest" | "highest.mp4" => Some(AssetFileName::HighestMp4),
+        "audio-only" | "audio.m4a" => Some(AssetFileName::AudioM4a),
+        _ => None,
+    }
+}
+
+pub(crate) fn static_rendition(file: &AssetFile) -> Option<MuxStaticRendition> {
+    let id = static_rendition_id(file.name)?;
+    let audio = file.name == AssetFileName::AudioM4a;
+    Some(MuxStaticRendition {
+        id: id.to_owned(),
+        name: file.name.as_str().to_owned(),
+        ext: if audio { "m4a" } else { "mp4" }.to_owned(),
+        resolution: id.to_owned(),
+        kind: "standard".to_owned(),
+        status: file.status.as_str().to_owned(),
+        filesize: file.size_bytes.map(|s| s.to_string()),
+        width: file.width,
+        height: file.height,
+        resolution_tier: if audio {
+            Some("audio-only".to_owned())
+        } else {
+            file.height.and_then(|h| match h {
+                0..=719 => None,
+                720..=1079 => Some("720p".to_owned()),
+                1080..=1439 => Some("1080p".to_owned()),
+                1440..=2159 => Some("1440p".to_owned()),
+                _ => Some("2160p".to_owned()),
+            })
+        },
+    })
+}
+
+fn static_renditions(files: &[AssetFile]) -> Option<MuxStaticRenditions> {
+    let files: Vec<&AssetFile> = files
+        .iter()
+        .filter(|f| static_rendition_id(f.name).is_some())
+        .collect();
+    if files.is_empty() {
+        return None;
+    }
+    let status = if files.iter().any(|f| f.status == AssetFileStatus::Preparing) {
+        "preparing"
+    } else if files.iter().all(|f| f.status == AssetFileStatus::Errored) {
+        "errored"
+    } else {
+        "ready"
+    };
+    Some(MuxStaticRenditions {
+        status: status.to_owned(),
+        files: files.into_iter().filter_map(static_rendition).collect(),
+    })
 }
 
 /// Mux's resolution names, from the stored height.
@@ -436,13 +540,16 @@ pub(crate) async fn asset(
     } else {
         (None, None)
     };
-    let mp4_support = settings
-        .new_asset_settings
-        .as_ref()
-        .and_then(|s| s.get("mp4_support"))
-        .and_then(Value::as_str)
-        .unwrap_or("none")
-        .to_owned();
+    let files = db.asset_files(&vod.vod_id).await?;
+    // What the files asked for amount to, in Mux's older terms.
+    let has = |n: AssetFileName| files.iter().any(|f| f.name == n);
+    let mp4_support = match (has(AssetFileName::HighestMp4), has(AssetFileName::AudioM4a)) {
+        (true, true) => "audio-only,capped-1080p",
+        (true, false) => "standard",
+        (false, true) => "audio-only",
+        (false, false) => "none",
+    }
+    .to_owned();
     Ok(MuxAsset {
         id: vod.vod_id.clone(),
         created_at: unix_seconds(vod.created_at_ms),
@@ -470,6 +577,7 @@ pub(crate) async fn asset(
             .and_then(|s| s.get("passthrough"))
             .and_then(Value::as_str)
             .map(str::to_owned),
+        static_renditions: static_renditions(&files),
         progress,
         errors: (vod.status == VodStatus::Failed).then(
             || json!({"type": "invalid_input", "messages": ["the broadcast recorded no media"]}),
