@@ -200,6 +200,20 @@ try {
   });
   assert.equal(gif.subarray(0, 6).toString(), 'GIF89a');
 
+  step('thumbnails with time, width, height and fit_mode, as PNG and WebP');
+  const dims = (url) => new Promise((resolve, reject) => {
+    const p = spawn('ffprobe', ['-v', 'error', '-show_entries', 'stream=codec_name,width,height', '-of', 'json', url]);
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out).streams[0]) : reject(new Error(`ffprobe ${url}: ${code}`))));
+  });
+  const png = await dims(`${base}/${assetPid}/thumbnail.png?time=5&width=320&height=320&fit_mode=pad`);
+  assert.deepEqual([png.codec_name, png.width, png.height], ['png', 320, 320]);
+  const webp = await dims(`${base}/${assetPid}/thumbnail.webp?width=200`);
+  assert.deepEqual([webp.codec_name, webp.width], ['webp', 200]);
+  assert.equal((await fetch(`${base}/${assetPid}/thumbnail.jpg?time=3600`)).status, 404, 'past the end');
+  assert.equal((await fetch(`${base}/${assetPid}/thumbnail.jpg?width=0`)).status, 400);
+
   step('a signed asset playback id: gif and storyboard tokens for their own files only');
   const signedAsset = await mux.video.assets.createPlaybackId(asset.id, { policy: 'signed' });
   const tok = (type) => mux.jwt.signPlaybackId(signedAsset.id, { keyId: key.id, keySecret: key.private_key, type, expiration: '1h' });

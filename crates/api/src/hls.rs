@@ -190,7 +190,65 @@ async fn channel_thumbnail(
         .strip_suffix(".jpg")
         .ok_or_else(|| ApiError::not_found("not_found", "thumbnails are .jpg files"))?;
     let channel = channel_by_playback_id(&state, playback_id).await?;
-    live_thumbnail(&state, &channel, token(&query)).await
+    live_thumbnail(&state, &channel, token(&query), &ImageRequest::default()).await
+}
+
+/// Mux's thumbnail parameters: a frame at `time` (recordings only), a size
+/// and fit, and the output format (from the URL's extension).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct ImageRequest {
+    pub time_s: Option<f64>,
+    pub shape: live::ImageShape,
+    pub format: Option<live::ImageFormat>,
+}
+
+impl ImageRequest {
+    /// Whether the stored JPEG answers it as it is.
+    fn is_plain(&self) -> bool {
+        self.time_s.is_none()
+            && self.shape.width.is_none()
+            && self.shape.height.is_none()
+            && matches!(self.format, None | Some(live::ImageFormat::Jpeg))
+    }
+
+    fn format(&self) -> live::ImageFormat {
+        self.format.unwrap_or(live::ImageFormat::Jpeg)
+    }
+}
+
+fn image_error(e: live::ImageError) -> ApiError {
+    match e {
+        live::ImageError::Busy => ApiError::too_many_requests(
+            "busy",
+            "busy making other images; try again in a moment",
+            1,
+        ),
+        live::ImageError::NoFrame(m) => ApiError::not_found("no_frame", m),
+        live::ImageError::Failed(m) => ApiError::Internal(format!("image: {m}")),
+    }
+}
+
+/// `body` (a stored JPEG) as `request` asks: as it is, or re-shaped.
+async fn shaped(body: Bytes, request: &ImageRequest) -> Result<(Bytes, &'static str), ApiError> {
+    if request.is_plain() {
+        return Ok((body, "image/jpeg"));
+    }
+    let format = request.format();
+    let out = live::reshape(body, request.shape, format)
+        .await
+        .map_err(image_error)?;
+    Ok((out, format.content_type()))
+}
+
+fn image(body: Bytes, content_type: &'static str, cache_control: HeaderValue) -> Response {
+    (
+        [
+            (CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (CACHE_CONTROL, cache_control),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// A recent frame of `channel`'s current (or last) broadcast.
@@ -198,6 +256,7 @@ pub(crate) async fn live_thumbnail(
     state: &AppState,
     channel: &control::Channel,
     token: Option<&str>,
+    request: &ImageRequest,
 ) -> Result<Response, ApiError> {
     let grant = check_playback(state, channel, token, PlaybackAudience::Thumbnail).await?;
     let live_stream_id = match state.live.registry().get(&channel.channel_id) {
@@ -225,8 +284,10 @@ pub(crate) async fn live_thumbnail(
             .await?
             .ok_or_else(|| ApiError::not_found("no_thumbnail", "no thumbnail yet"))?,
     };
-    Ok(jpeg(
+    let (body, content_type) = shaped(body, request).await?;
+    Ok(image(
         body,
+        content_type,
         grant.cache_control(HeaderValue::from_static("public, max-age=5")),
     ))
 }
@@ -881,20 +942,45 @@ pub(crate) mod asset {
     }
 
     /// `/{PLAYBACK_ID}/thumbnail.jpg`: the recording's poster.
+    /// (With `time`: the recording's frame at that time.)
     pub(crate) async fn poster(
         state: &AppState,
         channel: &control::Channel,
         vod: &control::Vod,
         token: Option<&str>,
+        request: &ImageRequest,
     ) -> Result<Response, ApiError> {
         let (live_stream_id, grant) =
             grant(state, channel, vod, token, PlaybackAudience::Thumbnail).await?;
+        if let Some(time_s) = request.time_s {
+            let format = request.format();
+            let body = live::frame_at(
+                &state.db,
+                &state.media,
+                &live_stream_id,
+                time_s,
+                request.shape,
+                format,
+            )
+            .await
+            .map_err(image_error)?;
+            return Ok(image(
+                body,
+                format.content_type(),
+                grant.cache_control(cache::VOD_PLAYLIST),
+            ));
+        }
         let body = state
             .media
             .get(&keys::poster(&live_stream_id))
             .await?
             .ok_or_else(|| ApiError::not_found("no_poster", "this recording has no poster"))?;
-        Ok(jpeg(body, grant.cache_control(cache::VOD_PLAYLIST)))
+        let (body, content_type) = shaped(body, request).await?;
+        Ok(image(
+            body,
+            content_type,
+            grant.cache_control(cache::VOD_PLAYLIST),
+        ))
     }
 
     /// What `/{PLAYBACK_ID}/{name}` of a recording is.

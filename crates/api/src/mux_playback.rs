@@ -8,8 +8,9 @@
 //!   under `/hls/{PLAYBACK_ID}/`; an asset's plays the recording, under
 //!   `/{PLAYBACK_ID}/{rendition}/`.
 //! * `/{PLAYBACK_ID}/thumbnail.{jpg,png,webp}`: a recent frame of the live
-//!   stream, or the recording's poster. Always JPEG bytes (labelled as
-//!   such); browsers show them whatever the URL's extension.
+//!   stream, or the recording's poster (or its frame at `time`), in the
+//!   URL's format, sized by `width`/`height`/`fit_mode` ([`image_request`];
+//!   made by `live::reshape` / `live::frame_at`, a few at a time).
 //!
 //! Each playback id has its own policy: a signed id needs `?token=` signed
 //! for that id (audience `v` for media, `t` for thumbnails). On the master
@@ -21,9 +22,8 @@
 //!   files made from a recording (`live::asset_files`), for asset playback
 //!   ids, once made.
 //!
-//! The thumbnail parameters (`time`, `width`, `height`, `fit_mode`) are
-//! accepted and ignored; other renditions (`high.mp4`, ...) would need
-//! re-encoding and answer 404. See docs/mux-compat.md.
+//! Other renditions (`high.mp4`, ...) would need re-encoding and answer
+//! 404. See docs/mux-compat.md.
 //!
 //! These paths are not routes of their own (a playback id is any top-level
 //! name), so the app's fallback tries them first and hands everything else
@@ -52,7 +52,7 @@ fn is_playback_id(s: &str) -> bool {
 #[derive(Debug, PartialEq, Eq)]
 enum Request<'a> {
     Master(&'a str),
-    Thumbnail(&'a str),
+    Thumbnail(&'a str, live::ImageFormat),
     /// A file made from a recording (static rendition, storyboard, GIF).
     File(&'a str, hls::asset::FileRequest),
     /// A Mux image or static file this server does not make.
@@ -69,7 +69,9 @@ fn parse(path: &str) -> Option<Request<'_>> {
             .filter(|id| is_playback_id(id))
             .map(Request::Master),
         [id, file] if is_playback_id(id) => match *file {
-            "thumbnail.jpg" | "thumbnail.png" | "thumbnail.webp" => Some(Request::Thumbnail(id)),
+            "thumbnail.jpg" => Some(Request::Thumbnail(id, live::ImageFormat::Jpeg)),
+            "thumbnail.png" => Some(Request::Thumbnail(id, live::ImageFormat::Png)),
+            "thumbnail.webp" => Some(Request::Thumbnail(id, live::ImageFormat::Webp)),
             "highest.mp4" => Some(Request::File(
                 id,
                 FileRequest::File(AssetFileName::HighestMp4),
@@ -121,7 +123,7 @@ pub(crate) async fn fallback(
     // A three-part path that names no playback id may be a page of the web
     // UI (its routes are client-side).
     let page_like = matches!(request, Request::AssetFile(..));
-    match serve(&state, request, token, &headers).await {
+    match serve(&state, request, token, &query, &headers).await {
         Ok(response) if is_master && !selection.is_default() => {
             select_in_response(response, &selection).await
         }
@@ -138,11 +140,12 @@ async fn serve(
     state: &AppState,
     request: Request<'_>,
     token: Option<&str>,
+    query: &HashMap<String, String>,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = match &request {
         Request::Master(id)
-        | Request::Thumbnail(id)
+        | Request::Thumbnail(id, _)
         | Request::File(id, _)
         | Request::NotYet(id, _)
         | Request::AssetFile(id, _, _) => *id,
@@ -158,9 +161,12 @@ async fn serve(
             hls::live_master(state, &channel, token, &format!("hls/{id}/")).await
         }
         (Request::Master(_), Some(vod)) => hls::asset::master(state, &channel, &vod, token).await,
-        (Request::Thumbnail(_), None) => hls::live_thumbnail(state, &channel, token).await,
-        (Request::Thumbnail(_), Some(vod)) => {
-            hls::asset::poster(state, &channel, &vod, token).await
+        (Request::Thumbnail(_, format), vod) => {
+            let image = image_request(query, format)?;
+            match vod {
+                None => hls::live_thumbnail(state, &channel, token, &image).await,
+                Some(vod) => hls::asset::poster(state, &channel, &vod, token, &image).await,
+            }
         }
         (Request::AssetFile(_, rendition, file), Some(vod)) => {
             hls::asset::file(state, &channel, &vod, rendition, file, token, headers).await
@@ -181,6 +187,53 @@ async fn serve(
             format!("{file} is not served by this server yet (see docs/mux-compat.md)"),
         )),
     }
+}
+
+/// Mux's thumbnail parameters: `time` (seconds into a recording; ignored
+/// for live streams, whose latest frame is shown), `width` and `height`
+/// (1 to 3840 pixels), `fit_mode` (`preserve`, `stretch`, `crop`,
+/// `smartcrop`, `pad`).
+fn image_request(
+    query: &HashMap<String, String>,
+    format: live::ImageFormat,
+) -> Result<hls::ImageRequest, ApiError> {
+    let bad = |name: &str, v: &str, what: &str| {
+        ApiError::bad_request("invalid_query", format!("{name} must be {what}, not {v:?}"))
+    };
+    let side = |name: &str| -> Result<Option<u32>, ApiError> {
+        match query.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=live::IMAGE_MAX_SIDE).contains(n))
+                .map(Some)
+                .ok_or_else(|| bad(name, v, "a number of pixels from 1 to 3840")),
+        }
+    };
+    let time_s = match query.get("time") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<f64>()
+                .ok()
+                .filter(|t| t.is_finite() && *t >= 0.0)
+                .ok_or_else(|| bad("time", v, "a number of seconds"))?,
+        ),
+    };
+    let fit = match query.get("fit_mode") {
+        None => live::FitMode::default(),
+        Some(v) => live::FitMode::parse(v)
+            .ok_or_else(|| bad("fit_mode", v, "preserve, stretch, crop, smartcrop or pad"))?,
+    };
+    Ok(hls::ImageRequest {
+        time_s,
+        shape: live::ImageShape {
+            width: side("width")?,
+            height: side("height")?,
+            fit,
+        },
+        format: Some(format),
+    })
 }
 
 /// Mux's rendition selection on a master playlist.
@@ -416,7 +469,7 @@ mod tests {
         assert_eq!(parse("/"), None);
         assert_eq!(
             parse("/abc/thumbnail.webp"),
-            Some(Request::Thumbnail("abc"))
+            Some(Request::Thumbnail("abc", live::ImageFormat::Webp))
         );
         assert_eq!(
             parse("/abc/storyboard.vtt"),

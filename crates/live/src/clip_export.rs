@@ -95,7 +95,7 @@ pub fn clip_rendition(renditions: &[String]) -> Option<&str> {
 
 /// Each segment with its start on the broadcast's timeline, in 90 kHz
 /// ticks from the first indexed segment.
-fn timeline(segments: &[SegmentRecord]) -> impl Iterator<Item = (i64, &SegmentRecord)> {
+pub(crate) fn timeline(segments: &[SegmentRecord]) -> impl Iterator<Item = (i64, &SegmentRecord)> {
     segments.iter().scan(0i64, |t, s| {
         let start = *t;
         *t = t.saturating_add(s.duration_90k);
@@ -515,7 +515,7 @@ pub(crate) async fn fetch_local_playlist(
 
 /// Writes one object of a broadcast to `path`: from the hot cache (recent
 /// segments of a live broadcast), else the store.
-async fn fetch_object(
+pub(crate) async fn fetch_object(
     media: &Media,
     live_stream_id: &str,
     rendition: &str,

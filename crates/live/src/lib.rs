@@ -15,6 +15,7 @@ mod cleanup;
 mod clip_export;
 mod config;
 mod error;
+mod images;
 mod ingest_meter;
 pub mod metrics;
 mod recover;
@@ -38,6 +39,10 @@ pub use clip_export::{
 };
 pub use config::LiveConfig;
 pub use error::{Error, Result};
+pub use images::{
+    FitMode, IMAGE_CONCURRENCY, IMAGE_MAX_SIDE, ImageError, ImageFormat, ImageShape, frame_at,
+    reshape,
+};
 pub use ingest_meter::{IngestMeter, IngestReading};
 pub use registry::{MediaPlaylistView, Playlists, Registry, SessionView};
 pub use render::SOURCE_RENDITION;

@@ -248,6 +248,10 @@ impl Live {
             stop,
             reconnect_window: Duration::from_secs(u64::from(channel.reconnect_window_s)),
             reconnect_after_unpublish: channel.reconnect_after_unpublish,
+            max_duration: max_continuous_duration(
+                channel.reconnect_after_unpublish,
+                &channel.mux_settings,
+            ),
             record: channel.record,
             expiring: std::collections::VecDeque::new(),
             rebase_pending: false,
@@ -386,6 +390,26 @@ async fn recv_input(
     }
 }
 
+/// Mux's `max_continuous_duration` of a channel made on the Mux surface
+/// (12 hours unless set; 5 minutes for `test` streams, as on Mux); `None`
+/// for native channels, which have no limit.
+/// (`mux_channel`: the channel's `reconnect_after_unpublish`, which only
+/// the Mux surface sets).
+fn max_continuous_duration(mux_channel: bool, mux_settings: &str) -> Option<Duration> {
+    if !mux_channel {
+        return None;
+    }
+    let settings: serde_json::Value =
+        serde_json::from_str(mux_settings).unwrap_or(serde_json::Value::Null);
+    let mut seconds = settings["max_continuous_duration"]
+        .as_u64()
+        .unwrap_or(43_200);
+    if settings["test"].as_bool() == Some(true) {
+        seconds = seconds.min(300);
+    }
+    Some(Duration::from_secs(seconds.max(1)))
+}
+
 /// Sleeps until `deadline`, or forever without one.
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
@@ -453,6 +477,9 @@ pub(crate) struct Session {
     reconnect_window: Duration,
     /// Whether a clean unpublish waits for the window too (Mux's rule).
     reconnect_after_unpublish: bool,
+    /// Longest a broadcast may last (Mux's `max_continuous_duration`);
+    /// `None`: no limit (native channels).
+    max_duration: Option<Duration>,
     /// The next access unit is the first from a reconnected publisher:
     /// its timestamps are moved to follow the last ones.
     rebase_pending: bool,
@@ -512,6 +539,7 @@ impl Session {
         let mut input = Some(rx);
         let mut finished = Some(finished);
         let mut deadline: Option<tokio::time::Instant> = None;
+        let limit = self.max_duration.map(|d| tokio::time::Instant::now() + d);
         let stop = self.stop.clone();
         let reason = loop {
             tokio::select! {
@@ -585,6 +613,7 @@ impl Session {
                     info!("publisher reconnected; the broadcast continues after a discontinuity");
                 }
                 _ = sleep_until(deadline) => break "reconnect window elapsed",
+                _ = sleep_until(limit) => break "max continuous duration reached",
                 Some(event) = recv_ladder(&mut self.ladder_rx) => self.on_ladder_event(event).await,
             }
         };
@@ -1320,5 +1349,42 @@ impl Session {
             dropped_units = self.renditions.iter().map(|r| r.dropped_units).sum::<u64>(),
             "broadcast ended"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mux_streams_have_a_maximum_duration() {
+        let secs = |d: Option<Duration>| d.map(|d| d.as_secs());
+        assert_eq!(
+            secs(max_continuous_duration(
+                false,
+                r#"{"max_continuous_duration":60}"#
+            )),
+            None
+        );
+        assert_eq!(secs(max_continuous_duration(true, "{}")), Some(43_200));
+        assert_eq!(
+            secs(max_continuous_duration(
+                true,
+                r#"{"max_continuous_duration":600}"#
+            )),
+            Some(600)
+        );
+        assert_eq!(
+            secs(max_continuous_duration(true, r#"{"test":true}"#)),
+            Some(300)
+        );
+        assert_eq!(
+            secs(max_continuous_duration(
+                true,
+                r#"{"test":true,"max_continuous_duration":120}"#
+            )),
+            Some(120)
+        );
+        assert_eq!(secs(max_continuous_duration(true, "garbage")), Some(43_200));
     }
 }
