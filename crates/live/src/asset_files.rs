@@ -22,11 +22,14 @@ use serde_json::{Value, json};
 use storage::{Media, keys};
 use tokio::process::Command;
 use tokio::sync::{Notify, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::Live;
-use crate::clip_export::{JobError, JobProgress, clip_rendition, fetch_local_playlist, run_ffmpeg};
+use crate::clip_export::{
+    JobError, JobProgress, LeasedJobs, Schedule, clip_rendition, fetch_local_playlist, run_ffmpeg,
+    run_leased,
+};
 
 /// How the asset-file runner works.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -227,48 +230,14 @@ fn lease_ms(d: Duration) -> i64 {
 }
 
 impl Runner {
-    async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let concurrency = self.config.concurrency.max(1);
-        let mut jobs = JoinSet::new();
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            let running = u32::try_from(jobs.len()).unwrap_or(u32::MAX);
-            if running < concurrency {
-                match self
-                    .db
-                    .claim_asset_files(now_ms(), concurrency - running, lease_ms(self.config.lease))
-                    .await
-                {
-                    Ok(claims) => {
-                        for claim in claims {
-                            let span = info_span!("asset_file", vod = %claim.vod.vod_id, file = %claim.file.name);
-                            jobs.spawn(self.clone().job(claim).instrument(span));
-                        }
-                    }
-                    Err(e) => warn!(error = %e, "cannot claim asset files"),
-                }
-            }
-            let wake = WAKE.notified();
-            tokio::select! {
-                changed = shutdown.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                }
-                Some(joined) = jobs.join_next(), if !jobs.is_empty() => {
-                    if let Err(e) = joined
-                        && e.is_panic()
-                    {
-                        warn!(error = %e, "an asset file job panicked");
-                    }
-                }
-                _ = wake => {}
-                _ = tokio::time::sleep(self.config.poll_interval) => {}
-            }
-        }
-        jobs.shutdown().await;
+    async fn run(self, shutdown: watch::Receiver<bool>) {
+        let schedule = Schedule {
+            what: "asset files",
+            concurrency: self.config.concurrency,
+            poll_interval: self.config.poll_interval,
+            wake: &WAKE,
+        };
+        run_leased(self, schedule, shutdown).await;
     }
 
     async fn job(self, claim: ClaimedAssetFile) {
@@ -492,6 +461,21 @@ impl Runner {
             .map_err(|e| JobError::Failed(format!("cannot store {name}: {e}")))?;
         made.size_bytes = size;
         Ok(Some(made))
+    }
+}
+
+impl LeasedJobs for Runner {
+    type Claim = ClaimedAssetFile;
+
+    async fn claim(&self, limit: u32) -> control::Result<Vec<ClaimedAssetFile>> {
+        self.db
+            .claim_asset_files(now_ms(), limit, lease_ms(self.config.lease))
+            .await
+    }
+
+    fn start(&self, claim: ClaimedAssetFile) -> impl Future<Output = ()> + Send + 'static {
+        let span = info_span!("asset_file", vod = %claim.vod.vod_id, file = %claim.file.name);
+        self.clone().job(claim).instrument(span)
     }
 }
 

@@ -237,56 +237,14 @@ fn duration_ms(d: Duration) -> i64 {
 }
 
 impl Runner {
-    async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let concurrency = self.config.concurrency.max(1);
-        let mut jobs = JoinSet::new();
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            let running = u32::try_from(jobs.len()).unwrap_or(u32::MAX);
-            if running < concurrency {
-                let lease_ms = duration_ms(self.config.lease);
-                match self
-                    .db
-                    .claim_clip_exports(now_ms(), concurrency - running, lease_ms)
-                    .await
-                {
-                    Ok(claims) => {
-                        for claim in claims {
-                            let span = info_span!("clip_export", clip = %claim.clip.clip_id);
-                            jobs.spawn(self.clone().job(claim).instrument(span));
-                        }
-                    }
-                    Err(e) => warn!(error = %e, "cannot claim clip exports"),
-                }
-            }
-            // Wait for a job to end, a wake-up, the next poll or shutdown.
-            let wake = WAKE.notified();
-            tokio::select! {
-                changed = shutdown.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                }
-                Some(joined) = jobs.join_next(), if !jobs.is_empty() => {
-                    if let Err(e) = joined
-                        && e.is_panic()
-                    {
-                        warn!(error = %e, "a clip export panicked");
-                    }
-                }
-                _ = wake => {}
-                _ = tokio::time::sleep(self.config.poll_interval) => {}
-            }
-        }
-        if !jobs.is_empty() {
-            info!(
-                running = jobs.len(),
-                "stopping clip exports; they resume when their lease runs out"
-            );
-        }
-        jobs.shutdown().await;
+    async fn run(self, shutdown: watch::Receiver<bool>) {
+        let schedule = Schedule {
+            what: "clip exports",
+            concurrency: self.config.concurrency,
+            poll_interval: self.config.poll_interval,
+            wake: &WAKE,
+        };
+        run_leased(self, schedule, shutdown).await;
     }
 
     /// Runs one claimed export to its end and records the outcome.
@@ -428,6 +386,97 @@ impl Runner {
             .arg(output);
         run_ffmpeg(command, total_ticks, progress).await
     }
+}
+
+impl LeasedJobs for Runner {
+    type Claim = ClaimedExport;
+
+    async fn claim(&self, limit: u32) -> control::Result<Vec<ClaimedExport>> {
+        self.db
+            .claim_clip_exports(now_ms(), limit, duration_ms(self.config.lease))
+            .await
+    }
+
+    fn start(&self, claim: ClaimedExport) -> impl Future<Output = ()> + Send + 'static {
+        let span = info_span!("clip_export", clip = %claim.clip.clip_id);
+        self.clone().job(claim).instrument(span)
+    }
+}
+
+/// Work claimed from the database under a lease and run as tasks: clip
+/// exports, asset files.
+pub(crate) trait LeasedJobs: Send + Sync + 'static {
+    type Claim: Send;
+    /// Claims up to `limit` jobs.
+    fn claim(&self, limit: u32) -> impl Future<Output = control::Result<Vec<Self::Claim>>> + Send;
+    /// The task that runs one claimed job to its end (and records it).
+    fn start(&self, claim: Self::Claim) -> impl Future<Output = ()> + Send + 'static;
+}
+
+/// How a [`run_leased`] loop looks for work.
+pub(crate) struct Schedule {
+    /// For log lines ("clip exports").
+    pub what: &'static str,
+    /// Jobs at once (at least 1).
+    pub concurrency: u32,
+    pub poll_interval: Duration,
+    /// Notified when work was requested on this node.
+    pub wake: &'static Notify,
+}
+
+/// Claims and runs `jobs` until `shutdown` turns true (or its sender goes):
+/// up to `concurrency` at once, looking for more when one ends, when woken
+/// and at every poll. Running jobs are then abandoned (their child
+/// processes killed); their leases run out and the next start takes them
+/// over.
+pub(crate) async fn run_leased(
+    jobs: impl LeasedJobs,
+    schedule: Schedule,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let concurrency = schedule.concurrency.max(1);
+    let mut running = JoinSet::new();
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let busy = u32::try_from(running.len()).unwrap_or(u32::MAX);
+        if busy < concurrency {
+            match jobs.claim(concurrency - busy).await {
+                Ok(claims) => {
+                    for claim in claims {
+                        running.spawn(jobs.start(claim));
+                    }
+                }
+                Err(e) => warn!(error = %e, "cannot claim {}", schedule.what),
+            }
+        }
+        // Wait for a job to end, a wake-up, the next poll or shutdown.
+        let wake = schedule.wake.notified();
+        tokio::select! {
+            changed = shutdown.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+            Some(joined) = running.join_next(), if !running.is_empty() => {
+                if let Err(e) = joined
+                    && e.is_panic()
+                {
+                    warn!(error = %e, "one of the {} panicked", schedule.what);
+                }
+            }
+            _ = wake => {}
+            _ = tokio::time::sleep(schedule.poll_interval) => {}
+        }
+    }
+    if !running.is_empty() {
+        info!(
+            running = running.len(),
+            "stopping {}; they resume when their lease runs out", schedule.what
+        );
+    }
+    running.shutdown().await;
 }
 
 /// Something told how far a job got, which may stop it (its claim was

@@ -12,12 +12,15 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::live_streams::{CreatePlaybackIdRequest, limit_as_invalid, policy_of};
+use super::live_streams::CreatePlaybackIdRequest;
 use super::objects::{
     MuxAsset, MuxPlaybackId, MuxStaticRendition, asset as render, static_rendition,
     static_rendition_name,
 };
-use super::{Data, MuxErrorBody, asset_to_manage, data, invalid, owner_id};
+use super::{
+    Data, MuxErrorBody, add_playback_id, asset_to_manage, data, invalid, listed_playback_id,
+    owner_id,
+};
 use crate::ApiError;
 use crate::v1::Ctx;
 use crate::v1::caller::Caller;
@@ -382,13 +385,8 @@ async fn create_playback_id(
     OptionalJson(body): OptionalJson<Option<CreatePlaybackIdRequest>>,
 ) -> Result<(StatusCode, Json<Data<MuxPlaybackId>>), ApiError> {
     asset_to_manage(&ctx, &caller, &id).await?;
-    let policy = policy_of(body)?;
-    let record = ctx
-        .db
-        .add_playback_id(&PlaybackObject::Asset(id), policy)
-        .await
-        .map_err(limit_as_invalid)?;
-    Ok((StatusCode::CREATED, data(MuxPlaybackId::from(&record))))
+    let added = add_playback_id(&ctx, PlaybackObject::Asset(id), body).await?;
+    Ok((StatusCode::CREATED, data(added)))
 }
 
 /// One playback id of an asset.
@@ -404,12 +402,8 @@ async fn get_playback_id(
     ApiPath((id, playback_id)): ApiPath<(String, String)>,
 ) -> Result<Json<Data<MuxPlaybackId>>, ApiError> {
     asset_to_manage(&ctx, &caller, &id).await?;
-    let ids = ctx.db.playback_ids_of(&PlaybackObject::Asset(id)).await?;
-    let found = ids
-        .iter()
-        .find(|r| r.playback_id == playback_id)
-        .ok_or_else(|| ApiError::not_found("not_found", "playback id not found"))?;
-    Ok(data(MuxPlaybackId::from(found)))
+    let found = listed_playback_id(&ctx, PlaybackObject::Asset(id), &playback_id).await?;
+    Ok(data(found))
 }
 
 /// Delete a playback id of an asset.

@@ -18,8 +18,8 @@ use super::objects::{
     live_stream as render, parse_policies,
 };
 use super::{
-    Data, EmptyData, MuxErrorBody, PageNumberQuery, channel_to_manage, data, empty_data, invalid,
-    owner_id,
+    Data, EmptyData, MuxErrorBody, PageNumberQuery, add_playback_id, channel_to_manage, data,
+    empty_data, invalid, listed_playback_id, owner_id,
 };
 use crate::ApiError;
 use crate::v1::Ctx;
@@ -712,13 +712,8 @@ async fn create_playback_id(
     OptionalJson(body): OptionalJson<Option<CreatePlaybackIdRequest>>,
 ) -> Result<(StatusCode, Json<Data<MuxPlaybackId>>), ApiError> {
     channel_to_manage(&ctx, &caller, &id).await?;
-    let policy = policy_of(body)?;
-    let record = ctx
-        .db
-        .add_playback_id(&PlaybackObject::LiveStream(id), policy)
-        .await
-        .map_err(limit_as_invalid)?;
-    Ok((StatusCode::CREATED, data(MuxPlaybackId::from(&record))))
+    let added = add_playback_id(&ctx, PlaybackObject::LiveStream(id), body).await?;
+    Ok((StatusCode::CREATED, data(added)))
 }
 
 pub(crate) fn limit_as_invalid(e: control::Error) -> ApiError {
@@ -744,15 +739,8 @@ async fn get_playback_id(
     ApiPath((id, playback_id)): ApiPath<(String, String)>,
 ) -> Result<Json<Data<MuxPlaybackId>>, ApiError> {
     channel_to_manage(&ctx, &caller, &id).await?;
-    let ids = ctx
-        .db
-        .playback_ids_of(&PlaybackObject::LiveStream(id))
-        .await?;
-    let found = ids
-        .iter()
-        .find(|r| r.playback_id == playback_id)
-        .ok_or_else(|| ApiError::not_found("not_found", "playback id not found"))?;
-    Ok(data(MuxPlaybackId::from(found)))
+    let found = listed_playback_id(&ctx, PlaybackObject::LiveStream(id), &playback_id).await?;
+    Ok(data(found))
 }
 
 /// Delete a playback id of a live stream: it stops playing at once.

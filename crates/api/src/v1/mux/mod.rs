@@ -231,3 +231,32 @@ pub(crate) async fn asset_to_manage(
         .ok_or_else(not_found)?;
     Ok((vod, channel))
 }
+
+/// A listed playback id of a live stream or asset, as Mux shows it; 404
+/// if it has no such id.
+pub(crate) async fn listed_playback_id(
+    ctx: &Ctx,
+    object: control::PlaybackObject,
+    playback_id: &str,
+) -> Result<objects::MuxPlaybackId, ApiError> {
+    let ids = ctx.db.playback_ids_of(&object).await?;
+    ids.iter()
+        .find(|r| r.playback_id == playback_id)
+        .map(objects::MuxPlaybackId::from)
+        .ok_or_else(|| ApiError::not_found("not_found", "playback id not found"))
+}
+
+/// Adds a playback id with the requested policy to a live stream or asset.
+pub(crate) async fn add_playback_id(
+    ctx: &Ctx,
+    object: control::PlaybackObject,
+    request: Option<live_streams::CreatePlaybackIdRequest>,
+) -> Result<objects::MuxPlaybackId, ApiError> {
+    let policy = live_streams::policy_of(request)?;
+    let record = ctx
+        .db
+        .add_playback_id(&object, policy)
+        .await
+        .map_err(live_streams::limit_as_invalid)?;
+    Ok(objects::MuxPlaybackId::from(&record))
+}
