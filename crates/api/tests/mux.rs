@@ -208,6 +208,21 @@ async fn live_streams_are_their_owners_and_refuse_what_is_not_supported() {
                 .await;
             assert_mux_error(&resp, StatusCode::BAD_REQUEST, "invalid_parameters");
         }
+        // Simulcast targets obey the outbound-address policy.
+        for url in [
+            "rtmp://127.0.0.1/live",
+            "rtmp://localhost:1935/app",
+            "rtmp://10.0.0.8/x",
+        ] {
+            let resp = app
+                .post(
+                    &format!("/video/v1/live-streams/{id}/simulcast-targets"),
+                    &alice.auth(),
+                    json!({"url": url, "stream_key": "k"}),
+                )
+                .await;
+            assert_mux_error(&resp, StatusCode::BAD_REQUEST, "invalid_parameters");
+        }
         let upload = app
             .post(
                 "/video/v1/assets",

@@ -35,7 +35,7 @@ mod social;
 mod urls;
 mod users;
 mod vods;
-mod webhooks;
+pub(crate) mod webhooks;
 
 use std::ops::Deref;
 use std::sync::Arc;

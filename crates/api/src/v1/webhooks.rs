@@ -173,7 +173,7 @@ pub(crate) struct UpdateWebhookRequest {
 /// literal loopback, private, link-local, ... address, or `localhost`
 /// (422, `field` = "url"). Names are only checked when a delivery resolves
 /// them, since what they resolve to can change.
-fn check_destination(ctx: &Ctx, url: &str) -> Result<(), ApiError> {
+pub(crate) fn check_destination(ctx: &Ctx, url: &str) -> Result<(), ApiError> {
     // A URL that does not parse is left to control's validation, which
     // says what is wrong with it.
     let Ok(parsed) = url::Url::parse(url.trim()) else {

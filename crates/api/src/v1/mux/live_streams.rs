@@ -236,6 +236,22 @@ async fn respond(ctx: &Ctx, channel: &control::Channel) -> Result<MuxLiveStream,
     Ok(render(&ctx.db, channel).await?)
 }
 
+/// Refuses a simulcast target the outbound-address policy would never
+/// connect to (loopback, private, link-local, `localhost`, ...), as webhook
+/// URLs are, so that restreaming cannot be pointed at internal services.
+fn check_target(ctx: &Ctx, url: &str) -> Result<(), ApiError> {
+    // `rtmp://` is not a scheme the URL standard knows, so its host is
+    // opaque text (an IP literal would not be read as an address): judge
+    // the same authority as an `http://` URL.
+    let url = url.trim();
+    let as_http = match url.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("rtmp") => format!("http://{rest}"),
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("rtmps") => format!("https://{rest}"),
+        _ => url.to_owned(),
+    };
+    crate::v1::webhooks::check_destination(ctx, &as_http).map_err(|e| invalid(e.to_string()))
+}
+
 /// A fresh slug for a live stream made here (Mux's have no slug).
 fn new_slug() -> String {
     // UUIDv7's last 62 bits are random.
@@ -298,6 +314,9 @@ async fn create_live_stream(
         ));
     }
     let targets = body.simulcast_targets.unwrap_or_default();
+    for t in &targets {
+        check_target(&ctx, &t.url)?;
+    }
     if targets.len() as u32 > control::SIMULCAST_TARGETS_MAX {
         return Err(invalid(format!(
             "at most {} simulcast targets",
@@ -779,6 +798,7 @@ async fn create_simulcast_target(
     ApiJson(body): ApiJson<SimulcastTargetRequest>,
 ) -> Result<(StatusCode, Json<Data<MuxSimulcastTarget>>), ApiError> {
     channel_to_manage(&ctx, &caller, &id).await?;
+    check_target(&ctx, &body.url)?;
     let target = ctx
         .db
         .create_simulcast_target(
