@@ -256,6 +256,7 @@ async fn a_dropped_broadcast_is_announced_and_failed_deliveries_are_retried() {
     publisher.kill();
 
     let types = [
+        "vod.created",
         "live_stream.connected",
         "live_stream.active",
         "live_stream.disconnected",
@@ -356,7 +357,7 @@ async fn a_dropped_broadcast_is_announced_and_failed_deliveries_are_retried() {
     let (status, _, _, _) = get(&server.url(vod["playback_url"].as_str().unwrap())).await;
     assert_eq!(status, 200);
 
-    // The delivery log through the API: five delivered, three attempts
+    // The delivery log through the API: six delivered, three attempts
     // each, the last answer 200.
     let page = get_json(
         &server.url(&format!("/api/v1/webhooks/{endpoint_id}/deliveries")),
@@ -364,7 +365,7 @@ async fn a_dropped_broadcast_is_announced_and_failed_deliveries_are_retried() {
     )
     .await;
     let deliveries = page["data"].as_array().unwrap();
-    assert_eq!(deliveries.len(), 5, "{page}");
+    assert_eq!(deliveries.len(), types.len(), "{page}");
     for d in deliveries {
         assert_eq!(d["status"], "delivered", "{d}");
         assert_eq!(d["attempt_count"], 3, "{d}");
@@ -399,6 +400,7 @@ async fn a_finished_broadcast_is_announced_once() {
     // Events close together (idle, vod.ready) are sent at once and may
     // arrive in either order; they were created in this one.
     let expected = [
+        "vod.created",
         "live_stream.connected",
         "live_stream.active",
         "live_stream.idle",
@@ -411,7 +413,7 @@ async fn a_finished_broadcast_is_announced_once() {
     let order: Vec<String> = log.iter().map(Received::event_type).collect();
     assert_eq!(order, expected, "{log:?}");
     assert!(log.iter().all(|r| r.answered == 200));
-    let idle = &log[2].json()["data"];
+    let idle = &log[3].json()["data"];
     assert_eq!(idle["end_reason"], "publisher finished", "{idle}");
     for r in &log {
         let latency = r.at_ms - r.json()["created_at_ms"].as_i64().unwrap();
@@ -463,11 +465,12 @@ async fn crash_recovery_announces_the_end_and_the_recording() {
             "live_stream.active",
             "live_stream.connected",
             "live_stream.idle",
+            "vod.created",
             "vod.ready"
         ],
         "{log:?}"
     );
-    assert_eq!(log.len(), 4, "one delivery each: {log:?}");
+    assert_eq!(log.len(), 5, "one delivery each: {log:?}");
     let idle = &events["live_stream.idle"]["data"];
     assert_eq!(idle["end_reason"], "server restarted", "{idle}");
     assert_eq!(idle["status"], "ended");
