@@ -33,7 +33,7 @@
 //! on each URI, and signed responses are `Cache-Control: private`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use std::net::SocketAddr;
@@ -229,12 +229,18 @@ fn image_error(e: live::ImageError) -> ApiError {
 }
 
 /// `body` (a stored JPEG) as `request` asks: as it is, or re-shaped.
-async fn shaped(body: Bytes, request: &ImageRequest) -> Result<(Bytes, &'static str), ApiError> {
+async fn shaped(
+    state: &AppState,
+    body: Bytes,
+    request: &ImageRequest,
+) -> Result<(Bytes, &'static str), ApiError> {
     if request.is_plain() {
         return Ok((body, "image/jpeg"));
     }
     let format = request.format();
-    let out = live::reshape(body, request.shape, format)
+    let out = state
+        .live
+        .reshape(body, request.shape, format)
         .await
         .map_err(image_error)?;
     Ok((out, format.content_type()))
@@ -284,7 +290,7 @@ pub(crate) async fn live_thumbnail(
             .await?
             .ok_or_else(|| ApiError::not_found("no_thumbnail", "no thumbnail yet"))?,
     };
-    let (body, content_type) = shaped(body, request).await?;
+    let (body, content_type) = shaped(state, body, request).await?;
     Ok(image(
         body,
         content_type,
@@ -636,15 +642,16 @@ const VOD_LOOKUP_TTL: Duration = Duration::from_secs(30);
 const VOD_LOOKUPS_MAX: usize = 4096;
 
 /// Ready recordings looked up lately: VOD id → (when, live stream id,
-/// channel id). Process-wide; ids are random, so different databases
-/// (tests run several) cannot collide.
-type VodLookups = HashMap<String, (Instant, String, String)>;
-static VOD_LOOKUPS: LazyLock<Mutex<VodLookups>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+/// channel id); per application (in [`crate::AppState`]).
+#[derive(Default)]
+pub(crate) struct VodLookupCache(Mutex<HashMap<String, (Instant, String, String)>>);
 
-fn vod_lookups() -> std::sync::MutexGuard<'static, VodLookups> {
-    VOD_LOOKUPS
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+impl VodLookupCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, String, String)>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// A ready recording's broadcast id, once the request may play it
@@ -658,7 +665,10 @@ async fn vod_media(
     audience: PlaybackAudience,
 ) -> Result<(String, Grant), ApiError> {
     check_component("VOD id", vod_id)?;
-    let hit = vod_lookups()
+    let hit = state
+        .caches
+        .vod_lookups
+        .lock()
         .get(vod_id)
         .filter(|(at, _, _)| at.elapsed() < VOD_LOOKUP_TTL)
         .map(|(_, ls, channel_id)| (ls.clone(), channel_id.clone()));
@@ -674,7 +684,7 @@ async fn vod_media(
             let ready = ready_vod(vod);
             // Only ready recordings: that status is final.
             if let Ok(live_stream_id) = &ready {
-                let mut lookups = vod_lookups();
+                let mut lookups = state.caches.vod_lookups.lock();
                 if lookups.len() >= VOD_LOOKUPS_MAX {
                     lookups.retain(|_, (at, _, _)| at.elapsed() < VOD_LOOKUP_TTL);
                     if lookups.len() >= VOD_LOOKUPS_MAX {
@@ -954,16 +964,11 @@ pub(crate) mod asset {
             grant(state, channel, vod, token, PlaybackAudience::Thumbnail).await?;
         if let Some(time_s) = request.time_s {
             let format = request.format();
-            let body = live::frame_at(
-                &state.db,
-                &state.media,
-                &live_stream_id,
-                time_s,
-                request.shape,
-                format,
-            )
-            .await
-            .map_err(image_error)?;
+            let body = state
+                .live
+                .frame_at(&live_stream_id, time_s, request.shape, format)
+                .await
+                .map_err(image_error)?;
             return Ok(image(
                 body,
                 format.content_type(),
@@ -975,7 +980,7 @@ pub(crate) mod asset {
             .get(&keys::poster(&live_stream_id))
             .await?
             .ok_or_else(|| ApiError::not_found("no_poster", "this recording has no poster"))?;
-        let (body, content_type) = shaped(body, request).await?;
+        let (body, content_type) = shaped(state, body, request).await?;
         Ok(image(
             body,
             content_type,

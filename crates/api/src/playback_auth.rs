@@ -41,7 +41,7 @@
 //! playing at once, since no channel answers to it.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -148,7 +148,7 @@ pub(crate) async fn check_playback_for(
     let now_ms = now_ms();
     if let Some(verified) = playback_ids
         .iter()
-        .find_map(|id| cached(token, id, audience, now_ms))
+        .find_map(|id| cached(&state.caches.verified, token, id, audience, now_ms))
     {
         return admit(channel, token, &verified);
     }
@@ -167,7 +167,15 @@ pub(crate) async fn check_playback_for(
                     )),
                     None => None,
                 };
-                let verified = remember(token, playback_id, audience, &claims, minted_for, now_ms);
+                let verified = remember(
+                    &state.caches.verified,
+                    token,
+                    playback_id,
+                    audience,
+                    &claims,
+                    minted_for,
+                    now_ms,
+                );
                 return admit(channel, token, &verified);
             }
             // A token for another of the accepted ids may still pass.
@@ -245,19 +253,20 @@ struct Verified {
     minted_for: Option<(String, Option<Role>)>,
 }
 
-/// Tokens verified lately. Process-wide: tokens name their key by a random
-/// id, so entries of different databases (tests run several) cannot
-/// collide.
-static VERIFIED: LazyLock<Mutex<HashMap<CacheKey, Verified>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// Tokens verified lately, per application (in [`crate::AppState`]).
+#[derive(Default)]
+pub(crate) struct VerifiedCache(Mutex<HashMap<CacheKey, Verified>>);
 
-fn verified() -> std::sync::MutexGuard<'static, HashMap<CacheKey, Verified>> {
-    VERIFIED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+impl VerifiedCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, Verified>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 fn cached(
+    cache: &VerifiedCache,
     token: &str,
     playback_id: &str,
     audience: PlaybackAudience,
@@ -268,7 +277,7 @@ fn cached(
         playback_id: playback_id.to_owned(),
         audience,
     };
-    let mut map = verified();
+    let mut map = cache.lock();
     match map.get(&key) {
         Some(v) if v.valid_until_ms > now_ms => Some(v.clone()),
         Some(_) => {
@@ -280,6 +289,7 @@ fn cached(
 }
 
 fn remember(
+    cache: &VerifiedCache,
     token: &str,
     playback_id: &str,
     audience: PlaybackAudience,
@@ -294,7 +304,7 @@ fn remember(
         .saturating_mul(1000);
     let ttl_ms = i64::try_from(VERIFIED_TTL.as_millis()).unwrap_or(i64::MAX);
     let valid_until_ms = now_ms.saturating_add(ttl_ms).min(expires_ms);
-    let mut map = verified();
+    let mut map = cache.lock();
     if map.len() >= VERIFIED_MAX_ENTRIES {
         map.retain(|_, v| v.valid_until_ms > now_ms);
         if map.len() >= VERIFIED_MAX_ENTRIES {
@@ -320,8 +330,12 @@ fn remember(
 
 /// Forgets every token signed by `signing_key_id` (called when it is
 /// deleted, so its tokens stop working on this node at once).
-pub(crate) fn forget_signing_key(signing_key_id: &str) {
-    verified().retain(|_, v| v.key_id != signing_key_id);
+pub(crate) fn forget_signing_key(state: &AppState, signing_key_id: &str) {
+    state
+        .caches
+        .verified
+        .lock()
+        .retain(|_, v| v.key_id != signing_key_id);
 }
 
 /// Rewrites every URI of a playlist (URI lines and `URI="..."` attributes):

@@ -1,5 +1,7 @@
 //! Shared state of the HTTP handlers.
 
+use std::sync::Arc;
+
 use control::Db;
 use live::Live;
 use storage::Media;
@@ -11,4 +13,27 @@ pub struct AppState {
     /// Storage reads (pending uploads from the spool, then the store).
     pub media: Media,
     pub live: Live,
+    /// The origin's short-lived caches; one set per application, not per
+    /// process (tests run several applications in one process).
+    pub(crate) caches: Arc<OriginCaches>,
+}
+
+impl AppState {
+    pub fn new(db: Db, media: Media, live: Live) -> AppState {
+        AppState {
+            db,
+            media,
+            live,
+            caches: Arc::new(OriginCaches::default()),
+        }
+    }
+}
+
+/// What the origin remembers between requests.
+#[derive(Default)]
+pub(crate) struct OriginCaches {
+    /// Playback tokens verified lately (`crate::playback_auth`).
+    pub verified: crate::playback_auth::VerifiedCache,
+    /// Ready recordings looked up lately (`crate::hls`).
+    pub vod_lookups: crate::hls::VodLookupCache,
 }

@@ -11,7 +11,7 @@
 //! `vod.static_rendition.*` webhook events.
 
 use std::path::PathBuf;
-use std::sync::LazyLock;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use control::{
@@ -39,7 +39,7 @@ pub struct AssetFileConfig {
     /// Longest one file may take, fetch and upload included.
     pub job_timeout: Duration,
     /// How often to look for new work (requests on this node wake the
-    /// runner at once, see [`wake_asset_file_maker`]).
+    /// runner at once, see [`Live::wake_asset_file_maker`]).
     pub poll_interval: Duration,
     /// How long a claim holds without being renewed.
     pub lease: Duration,
@@ -71,13 +71,6 @@ const GIF_SECONDS: u32 = 5;
 const GIF_WIDTH: u32 = 320;
 /// Frames per second of an animated GIF.
 const GIF_FPS: u32 = 10;
-
-static WAKE: LazyLock<Notify> = LazyLock::new(Notify::new);
-
-/// Tells the runners of this process to look for work now.
-pub fn wake_asset_file_maker() {
-    WAKE.notify_waiters();
-}
 
 /// Which files a new recording gets: the static renditions its channel
 /// asks for in Mux's `new_asset_settings` (`mp4_support`,
@@ -119,8 +112,9 @@ pub fn files_for_new_recording(
 }
 
 /// Asks for a ready recording's files (see [`files_for_new_recording`])
-/// and wakes the runner. Never fails the caller: problems are logged.
-pub async fn request_new_recording_files(db: &Db, vod: &Vod) {
+/// and wakes the runner (`wake`). Never fails the caller: problems are
+/// logged.
+pub(crate) async fn request_new_recording_files(db: &Db, wake: &Notify, vod: &Vod) {
     let channel = match db.channel(&vod.channel_id).await {
         Ok(Some(c)) => c,
         Ok(None) => return,
@@ -150,7 +144,7 @@ pub async fn request_new_recording_files(db: &Db, vod: &Vod) {
                     announce(db, vod, f.name, "vod.static_rendition.created", json!({})).await;
                 }
             }
-            wake_asset_file_maker();
+            wake.notify_waiters();
         }
         Err(e) => warn!(error = %e, vod = %vod.vod_id, "cannot request the recording's files"),
     }
@@ -208,6 +202,7 @@ pub fn spawn_asset_file_maker_with(
         db: live.inner.db.clone(),
         media: live.inner.media.clone(),
         config,
+        wake: live.inner.asset_wake.clone(),
     };
     tokio::spawn(runner.run(shutdown).instrument(info_span!("asset_files")))
 }
@@ -217,6 +212,7 @@ struct Runner {
     db: Db,
     media: Media,
     config: AssetFileConfig,
+    wake: Arc<Notify>,
 }
 
 fn now_ms() -> i64 {
@@ -235,7 +231,7 @@ impl Runner {
             what: "asset files",
             concurrency: self.config.concurrency,
             poll_interval: self.config.poll_interval,
-            wake: &WAKE,
+            wake: self.wake.clone(),
         };
         run_leased(self, schedule, shutdown).await;
     }

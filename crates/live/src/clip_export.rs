@@ -22,7 +22,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::LazyLock;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use control::{ClaimedExport, Clip, Db, SegmentRecord, WebhookEventType};
@@ -54,7 +54,7 @@ pub struct ClipExportConfig {
     /// fails with "timed out".
     pub job_timeout: Duration,
     /// How often to look for new jobs (requests made through the API on
-    /// this node also wake the runner at once, see [`wake_clip_exporter`]).
+    /// this node also wake the runner at once, see [`Live::wake_clip_exporter`]).
     pub poll_interval: Duration,
     /// How long a claim holds without a progress report; another runner
     /// takes the job over after that.
@@ -73,14 +73,6 @@ impl Default for ClipExportConfig {
             ffmpeg: PathBuf::from("ffmpeg"),
         }
     }
-}
-
-static WAKE: LazyLock<Notify> = LazyLock::new(Notify::new);
-
-/// Tells the export runners of this process to look for jobs now (after an
-/// export was requested), instead of at their next poll.
-pub fn wake_clip_exporter() {
-    WAKE.notify_waiters();
 }
 
 /// The rendition a clip is snapped on and exported from: the source when
@@ -215,6 +207,7 @@ pub fn spawn_clip_exporter_with(
         db: live.inner.db.clone(),
         media: live.inner.media.clone(),
         config,
+        wake: live.inner.clip_wake.clone(),
     };
     tokio::spawn(runner.run(shutdown).instrument(info_span!("clip_exporter")))
 }
@@ -224,6 +217,7 @@ struct Runner {
     db: Db,
     media: Media,
     config: ClipExportConfig,
+    wake: Arc<Notify>,
 }
 
 fn now_ms() -> i64 {
@@ -242,7 +236,7 @@ impl Runner {
             what: "clip exports",
             concurrency: self.config.concurrency,
             poll_interval: self.config.poll_interval,
-            wake: &WAKE,
+            wake: self.wake.clone(),
         };
         run_leased(self, schedule, shutdown).await;
     }
@@ -421,7 +415,7 @@ pub(crate) struct Schedule {
     pub concurrency: u32,
     pub poll_interval: Duration,
     /// Notified when work was requested on this node.
-    pub wake: &'static Notify,
+    pub wake: Arc<Notify>,
 }
 
 /// Claims and runs `jobs` until `shutdown` turns true (or its sender goes):

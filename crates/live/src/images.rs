@@ -1,10 +1,9 @@
 //! Images made on request (Mux's thumbnail parameters): a frame of a
 //! recording at a time, and any image scaled, cropped or padded to a size,
 //! as JPEG, PNG or WebP, by one short ffmpeg run. At most
-//! [`IMAGE_CONCURRENCY`] run at once per process (more requests are told
-//! to come back: [`ImageError::Busy`]); the caller caches results.
+//! [`IMAGE_CONCURRENCY`] run at once per [`Live`] (more requests are told
+//! to come back: [`ImageError::Busy`]).
 
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,6 +13,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 use tokio::sync::Semaphore;
 
+use crate::Live;
 use crate::clip_export::{JobError, clip_rendition, fetch_object, timeline};
 
 /// ffmpeg runs for images at once, per process.
@@ -24,8 +24,6 @@ const IMAGE_TIMEOUT: Duration = Duration::from_secs(20);
 pub const IMAGE_MAX_SIDE: u32 = 3840;
 /// Largest image returned, in bytes.
 const IMAGE_MAX_BYTES: usize = 16 << 20;
-
-static SLOTS: LazyLock<Semaphore> = LazyLock::new(|| Semaphore::new(IMAGE_CONCURRENCY));
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -135,13 +133,47 @@ impl From<JobError> for ImageError {
     }
 }
 
-/// `image` (any format ffmpeg reads) re-shaped and encoded as `format`.
-pub async fn reshape(
+impl Live {
+    /// `image` (any format ffmpeg reads) re-shaped and encoded as `format`.
+    pub async fn reshape(
+        &self,
+        image: Bytes,
+        shape: ImageShape,
+        format: ImageFormat,
+    ) -> Result<Bytes, ImageError> {
+        reshape(&self.inner.image_slots, image, shape, format).await
+    }
+
+    /// The frame of a recording's broadcast `live_stream_id` at `time_s`
+    /// seconds (its source rendition), shaped and encoded as asked.
+    pub async fn frame_at(
+        &self,
+        live_stream_id: &str,
+        time_s: f64,
+        shape: ImageShape,
+        format: ImageFormat,
+    ) -> Result<Bytes, ImageError> {
+        let inner = &self.inner;
+        frame_at(
+            &inner.image_slots,
+            &inner.db,
+            &inner.media,
+            live_stream_id,
+            time_s,
+            shape,
+            format,
+        )
+        .await
+    }
+}
+
+async fn reshape(
+    slots: &Semaphore,
     image: Bytes,
     shape: ImageShape,
     format: ImageFormat,
 ) -> Result<Bytes, ImageError> {
-    let _slot = SLOTS.try_acquire().map_err(|_| ImageError::Busy)?;
+    let _slot = slots.try_acquire().map_err(|_| ImageError::Busy)?;
     let dir = tempdir()?;
     let input = dir.path().join("in");
     tokio::fs::write(&input, &image)
@@ -152,9 +184,8 @@ pub async fn reshape(
     encode(command, shape, format).await
 }
 
-/// The frame of a recording's broadcast `live_stream_id` at `time_s`
-/// seconds (its source rendition), shaped and encoded as asked.
-pub async fn frame_at(
+async fn frame_at(
+    slots: &Semaphore,
     db: &Db,
     media: &Media,
     live_stream_id: &str,
@@ -162,7 +193,7 @@ pub async fn frame_at(
     shape: ImageShape,
     format: ImageFormat,
 ) -> Result<Bytes, ImageError> {
-    let _slot = SLOTS.try_acquire().map_err(|_| ImageError::Busy)?;
+    let _slot = slots.try_acquire().map_err(|_| ImageError::Busy)?;
     let db_err = |e: control::Error| ImageError::Failed(format!("database: {e}"));
     let renditions = db
         .segment_renditions(live_stream_id)
@@ -357,15 +388,17 @@ mod tests {
             height: Some(160),
             fit: FitMode::Pad,
         };
-        let png = reshape(jpeg.clone(), shape, ImageFormat::Png)
+        let slots = Semaphore::new(IMAGE_CONCURRENCY);
+        let png = reshape(&slots, jpeg.clone(), shape, ImageFormat::Png)
             .await
             .unwrap();
         assert_eq!(&png[1..4], b"PNG");
-        let webp = reshape(jpeg.clone(), shape, ImageFormat::Webp)
+        let webp = reshape(&slots, jpeg.clone(), shape, ImageFormat::Webp)
             .await
             .unwrap();
         assert_eq!(&webp[8..12], b"WEBP");
         let small = reshape(
+            &slots,
             jpeg,
             ImageShape {
                 width: Some(64),

@@ -28,21 +28,16 @@ mod webhook_events;
 
 pub use asset_files::{
     AssetFileConfig, STORYBOARD_TILE_WIDTH, StoryboardGeometry, files_for_new_recording,
-    is_static_rendition, request_new_recording_files, spawn_asset_file_maker,
-    spawn_asset_file_maker_with, wake_asset_file_maker,
+    is_static_rendition, spawn_asset_file_maker, spawn_asset_file_maker_with,
 };
 pub use cleanup::Removed;
 pub use clip_export::{
     ClipExportConfig, clip_event_data, clip_rendition, clip_segments, enqueue_clip_ready,
     segments_duration_ms, snap_clip_range, spawn_clip_exporter, spawn_clip_exporter_with,
-    wake_clip_exporter,
 };
 pub use config::LiveConfig;
 pub use error::{Error, Result};
-pub use images::{
-    FitMode, IMAGE_CONCURRENCY, IMAGE_MAX_SIDE, ImageError, ImageFormat, ImageShape, frame_at,
-    reshape,
-};
+pub use images::{FitMode, IMAGE_CONCURRENCY, IMAGE_MAX_SIDE, ImageError, ImageFormat, ImageShape};
 pub use ingest_meter::{IngestMeter, IngestReading};
 pub use registry::{MediaPlaylistView, Playlists, Registry, SessionView};
 pub use render::SOURCE_RENDITION;

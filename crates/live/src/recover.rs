@@ -189,7 +189,8 @@ async fn recover_one(inner: &Inner, ls: &LiveStream) -> Result<usize> {
                 if let Some(announce) = &announce {
                     announce.vod_ready(&vod).await;
                 }
-                crate::asset_files::request_new_recording_files(&inner.db, &vod).await;
+                crate::asset_files::request_new_recording_files(&inner.db, &inner.asset_wake, &vod)
+                    .await;
             }
             _ => {
                 inner.db.fail_vod(&vod.vod_id).await?;

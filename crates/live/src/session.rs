@@ -87,6 +87,12 @@ pub(crate) struct Inner {
     thumbnail_slots: Arc<Semaphore>,
     /// Concurrent viewers per live stream, counted by the origin.
     pub(crate) viewers: Viewers,
+    /// Wakes this process's clip export runner (an export was requested).
+    pub(crate) clip_wake: Arc<Notify>,
+    /// Wakes this process's asset-file runner (files were requested).
+    pub(crate) asset_wake: Arc<Notify>,
+    /// Images made on request at once ([`crate::images`]).
+    pub(crate) image_slots: Semaphore,
 }
 
 impl Live {
@@ -115,8 +121,22 @@ impl Live {
                 ladder_slots: Arc::new(Semaphore::new(slots)),
                 thumbnail_slots: Arc::new(Semaphore::new(1)),
                 viewers: Viewers::new(),
+                clip_wake: Arc::new(Notify::new()),
+                asset_wake: Arc::new(Notify::new()),
+                image_slots: Semaphore::new(crate::images::IMAGE_CONCURRENCY),
             }),
         }
+    }
+
+    /// Tells this process's clip export runner to look for jobs now (an
+    /// export was requested), instead of at its next poll.
+    pub fn wake_clip_exporter(&self) {
+        self.inner.clip_wake.notify_waiters();
+    }
+
+    /// Tells this process's asset-file runner to look for work now.
+    pub fn wake_asset_file_maker(&self) {
+        self.inner.asset_wake.notify_waiters();
     }
 
     /// The sessions in progress, for the HLS origin.
@@ -1290,6 +1310,7 @@ impl Session {
         let source = &self.renditions[0];
         if let Some(vod_id) = self.vod_id.clone() {
             let db = live.db.clone();
+            let asset_wake = live.asset_wake.clone();
             let announce = self.announce.clone();
             let media = live.media.clone();
             let id = self.live_stream_id.clone();
@@ -1321,7 +1342,12 @@ impl Session {
                         {
                             Ok(vod) => {
                                 announce.vod_ready(&vod).await;
-                                crate::asset_files::request_new_recording_files(&db, &vod).await;
+                                crate::asset_files::request_new_recording_files(
+                                    &db,
+                                    &asset_wake,
+                                    &vod,
+                                )
+                                .await;
                                 Ok(())
                             }
                             Err(e) => Err(e),

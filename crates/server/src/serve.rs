@@ -132,11 +132,7 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
             .collect(),
     };
     let app = api::router(
-        api::AppState {
-            db: db.clone(),
-            media: media.clone(),
-            live: live.clone(),
-        },
+        api::AppState::new(db.clone(), media.clone(), live.clone()),
         api_options,
     );
     // Prometheus: on the main port (guarded), or on its own address.

@@ -298,7 +298,7 @@ async fn create_clip(
             .request_clip_export_by(&clip.clip_id, Some(&user_id), export_quota(&ctx, &caller))
             .await
             .map_err(export_refusal)?;
-        live::wake_clip_exporter();
+        ctx.live.wake_clip_exporter();
     }
     Ok((
         StatusCode::CREATED,
@@ -531,7 +531,7 @@ async fn export_clip(
         .await
         .map_err(export_refusal)?;
     if clip.export_status == ClipExportStatus::Pending {
-        live::wake_clip_exporter();
+        ctx.live.wake_clip_exporter();
     }
     Ok((
         StatusCode::ACCEPTED,

@@ -199,7 +199,7 @@ async fn delete_signing_key(
 ) -> Result<StatusCode, ApiError> {
     let user_id = acting_owner(&caller, || ctx.db.signing_key_owner(&signing_key_id)).await?;
     ctx.db.delete_signing_key(&user_id, &signing_key_id).await?;
-    crate::playback_auth::forget_signing_key(&signing_key_id);
+    crate::playback_auth::forget_signing_key(&ctx, &signing_key_id);
     Ok(StatusCode::NO_CONTENT)
 }
 

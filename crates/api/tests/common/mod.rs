@@ -122,11 +122,7 @@ impl TestApp {
             live::LiveConfig::default(),
             transcode::TranscodeConfig::default(),
         );
-        let state = api::AppState {
-            db: (*db).clone(),
-            media,
-            live,
-        };
+        let state = api::AppState::new((*db).clone(), media, live);
         let router = api::router(state.clone(), options)
             .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
         Some(TestApp {

@@ -93,7 +93,7 @@ async fn request_files(
             .await;
         }
     }
-    live::wake_asset_file_maker();
+    ctx.live.wake_asset_file_maker();
     Ok(files)
 }
 

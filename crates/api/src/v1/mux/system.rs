@@ -82,7 +82,7 @@ async fn get(ctx: &Ctx, caller: &Caller, id: &str) -> Result<MuxSigningKey, ApiE
 async fn delete(ctx: &Ctx, caller: &Caller, id: &str) -> Result<StatusCode, ApiError> {
     let owner = owner_id(caller)?;
     ctx.db.delete_signing_key(&owner, id).await?;
-    crate::playback_auth::forget_signing_key(id);
+    crate::playback_auth::forget_signing_key(ctx, id);
     Ok(StatusCode::NO_CONTENT)
 }
 
