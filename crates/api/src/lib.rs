@@ -64,7 +64,8 @@ pub(crate) fn client_address(
 }
 
 /// The whole HTTP application.
-pub fn router(state: AppState, options: ApiOptions) -> Router {
+pub fn router(mut state: AppState, options: ApiOptions) -> Router {
+    state.web_dir = options.web_dir.clone().map(std::sync::Arc::new);
     let address_policy = ClientAddressPolicy {
         trust_forwarded_for: options.config.trust_forwarded_for,
     };

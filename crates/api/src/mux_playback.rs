@@ -109,10 +109,22 @@ pub(crate) async fn fallback(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     if method != Method::GET && method != Method::HEAD {
-        return crate::web::fallback(method, uri, headers).await;
+        return crate::web::fallback(
+            state.web_dir.as_deref().map(|p| p.as_path()),
+            method,
+            uri,
+            headers,
+        )
+        .await;
     }
     let Some(request) = parse(uri.path()) else {
-        return crate::web::fallback(method, uri, headers).await;
+        return crate::web::fallback(
+            state.web_dir.as_deref().map(|p| p.as_path()),
+            method,
+            uri,
+            headers,
+        )
+        .await;
     };
     let token = query.get("token").map(String::as_str);
     let selection = match Selection::parse(&query) {
@@ -131,7 +143,15 @@ pub(crate) async fn fallback(
         Err(ApiError::NotFound {
             code: "unknown_playback_id",
             ..
-        }) if page_like => crate::web::fallback(method, uri, headers).await,
+        }) if page_like => {
+            crate::web::fallback(
+                state.web_dir.as_deref().map(|p| p.as_path()),
+                method,
+                uri,
+                headers,
+            )
+            .await
+        }
         Err(e) => e.into_response(),
     }
 }

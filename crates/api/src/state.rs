@@ -16,6 +16,9 @@ pub struct AppState {
     /// The origin's short-lived caches; one set per application, not per
     /// process (tests run several applications in one process).
     pub(crate) caches: Arc<OriginCaches>,
+    /// The web UI build directory to serve, if not the embedded build (set
+    /// from [`crate::ApiOptions::web_dir`] by [`crate::router`]).
+    pub(crate) web_dir: Option<Arc<std::path::PathBuf>>,
 }
 
 impl AppState {
@@ -25,6 +28,7 @@ impl AppState {
             media,
             live,
             caches: Arc::new(OriginCaches::default()),
+            web_dir: None,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The web UI: the single-page app built from `web/` (`npm run build` writes
 //! `web/dist`), embedded in the binary with rust-embed (debug builds read
-//! the same files from disk at run time). `AETHEX_WEB_DIR` serves another
-//! build directory instead, for UI development.
+//! the same files from disk at run time). The server's `web_dir` (env
+//! `AETHEX_WEB_DIR`, passed in as [`crate::ApiOptions::web_dir`]) serves
+//! another build directory instead, for UI development.
 //!
 //! This is the application's fallback: `/assets/*` are the hashed bundles
 //! (cached for a year), a file at the top of the build (`/favicon.svg`) is
@@ -10,8 +11,7 @@
 //! paths keep their JSON 404.
 
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -40,13 +40,18 @@ const ASSET_CACHE: HeaderValue = HeaderValue::from_static("public, max-age=31536
 const PAGE_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 
 /// The router's fallback: the UI, or the JSON 404 for everything else.
-pub(crate) async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+pub(crate) async fn fallback(
+    web_dir: Option<&Path>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     let path = uri.path();
     if is_reserved(path) || (method != Method::GET && method != Method::HEAD) {
         return not_found();
     }
     if let Some(rel) = path.strip_prefix("/assets/") {
-        return match load(&format!("assets/{rel}")).await {
+        return match load(web_dir, &format!("assets/{rel}")).await {
             Some(bytes) => file_response(rel, bytes, ASSET_CACHE),
             None => not_found(),
         };
@@ -56,14 +61,14 @@ pub(crate) async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Re
     if !top.is_empty()
         && !top.contains('/')
         && top.contains('.')
-        && let Some(bytes) = load(top).await
+        && let Some(bytes) = load(web_dir, top).await
     {
         return file_response(top, bytes, PAGE_CACHE);
     }
     if !accepts_html(&headers) {
         return not_found();
     }
-    match load("index.html").await {
+    match load(web_dir, "index.html").await {
         Some(bytes) => file_response("index.html", bytes, PAGE_CACHE),
         None => not_found(),
     }
@@ -90,27 +95,16 @@ fn accepts_html(headers: &HeaderMap) -> bool {
     accept.contains("text/html") || accept.contains("*/*")
 }
 
-/// The directory set by `AETHEX_WEB_DIR`, if any.
-fn web_dir() -> Option<&'static Path> {
-    static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
-    DIR.get_or_init(|| {
-        std::env::var_os("AETHEX_WEB_DIR")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    })
-    .as_deref()
-}
-
-/// A file of the build by its relative path, from `AETHEX_WEB_DIR` or the
+/// A file of the build by its relative path, from `web_dir` or the
 /// embedded build.
-async fn load(rel: &str) -> Option<Cow<'static, [u8]>> {
+async fn load(web_dir: Option<&Path>, rel: &str) -> Option<Cow<'static, [u8]>> {
     if rel
         .split('/')
         .any(|part| part.is_empty() || part == "." || part == ".." || part.contains('\\'))
     {
         return None;
     }
-    match web_dir() {
+    match web_dir {
         Some(dir) => tokio::fs::read(dir.join(rel)).await.ok().map(Cow::Owned),
         None => Dist::get(rel).map(|file| file.data),
     }
@@ -187,8 +181,14 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        assert!(rt.block_on(load("../Cargo.toml")).is_none());
-        assert!(rt.block_on(load("assets/../../x")).is_none());
-        assert!(rt.block_on(load("index.html")).is_some());
+        assert!(rt.block_on(load(None, "../Cargo.toml")).is_none());
+        assert!(rt.block_on(load(None, "assets/../../x")).is_none());
+        assert!(rt.block_on(load(None, "index.html")).is_some());
+        // A build directory of one's own, with the same refusals.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html"), "<p>dev build</p>").unwrap();
+        let got = rt.block_on(load(Some(dir.path()), "index.html")).unwrap();
+        assert_eq!(&*got, b"<p>dev build</p>");
+        assert!(rt.block_on(load(Some(dir.path()), "../x")).is_none());
     }
 }

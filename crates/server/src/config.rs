@@ -18,6 +18,10 @@ pub struct Config {
     /// Database URL (env `AETHEX_DATABASE_URL`): `sqlite://PATH` or
     /// `postgres://USER:PASS@HOST/DB`. Empty: `sqlite://{data_dir}/aethex.db`.
     pub database_url: String,
+    /// A web UI build directory served instead of the one embedded in the
+    /// binary (env `AETHEX_WEB_DIR`), for UI development: `web/dist` after
+    /// `npm run build`. Empty: the embedded build.
+    pub web_dir: String,
     pub http: api::HttpConfig,
     pub rtmp: ingest::IngestConfig,
     pub hls: live::LiveConfig,
@@ -50,6 +54,7 @@ impl Default for Config {
         Config {
             data_dir: PathBuf::from("./data"),
             database_url: String::new(),
+            web_dir: String::new(),
             http: api::HttpConfig::default(),
             rtmp: ingest::IngestConfig::default(),
             hls: live::LiveConfig::default(),

@@ -1,6 +1,7 @@
 //! `aethex serve`: wires control, storage, live sessions, RTMP ingest and
 //! HTTP together, and shuts them down in order.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -130,6 +131,7 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
             .filter(|o| o != "null")
             .into_iter()
             .collect(),
+        web_dir: (!config.web_dir.is_empty()).then(|| PathBuf::from(&config.web_dir)),
     };
     let app = api::router(
         api::AppState::new(db.clone(), media.clone(), live.clone()),

@@ -169,6 +169,10 @@ pub struct ApiOptions {
     /// web UI loads media from: the store's public URL. Allowed by the
     /// Content-Security-Policy.
     pub media_origins: Vec<String>,
+    /// A web UI build directory to serve instead of the embedded build
+    /// (UI development; the server's `web_dir`, env `AETHEX_WEB_DIR`).
+    /// `None`: the embedded build.
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for ApiOptions {
@@ -182,6 +186,7 @@ impl fmt::Debug for ApiOptions {
             .field("outbound", &self.outbound)
             .field("webhooks", &self.webhooks)
             .field("media_origins", &self.media_origins)
+            .field("web_dir", &self.web_dir)
             .finish()
     }
 }
