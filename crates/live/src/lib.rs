@@ -14,6 +14,7 @@ mod asset_files;
 mod cleanup;
 mod clip_export;
 mod config;
+mod end_reason;
 mod error;
 mod images;
 mod ingest_meter;
@@ -36,6 +37,7 @@ pub use clip_export::{
     segments_duration_ms, snap_clip_range, spawn_clip_exporter, spawn_clip_exporter_with,
 };
 pub use config::LiveConfig;
+pub use end_reason::EndReason;
 pub use error::{Error, Result};
 pub use images::{FitMode, IMAGE_CONCURRENCY, IMAGE_MAX_SIDE, ImageError, ImageFormat, ImageShape};
 pub use ingest_meter::{IngestMeter, IngestReading};

@@ -146,7 +146,10 @@ async fn recover_one(inner: &Inner, ls: &LiveStream) -> Result<usize> {
         }
     };
     // End the live stream whatever happened, so the channel can go live again.
-    let ended = inner.db.end_live_stream(id, "server restarted").await?;
+    let ended = inner
+        .db
+        .end_live_stream(id, crate::EndReason::ServerRestarted.as_str())
+        .await?;
     // Webhooks: the broadcast's end, unless it had ended before this run
     // (only its recording was left to finish), and the recording's
     // readiness below.

@@ -24,7 +24,7 @@ use crate::render::{
 use crate::rendition::{Changes, Ctx, Rendition};
 use crate::viewers::Viewers;
 use crate::webhook_events::Announcer;
-use crate::{Error, LiveConfig, Result};
+use crate::{EndReason, Error, LiveConfig, Result};
 
 /// How often the publisher's measured bitrate and keyframe interval are
 /// written to the live stream's row.
@@ -199,7 +199,7 @@ impl Live {
                     Some(v.vod_id)
                 }
                 Err(e) => {
-                    end_with_retry(&inner.db, &live_stream_id, "server error").await;
+                    end_with_retry(&inner.db, &live_stream_id, EndReason::ServerError).await;
                     return Err(e.into());
                 }
             }
@@ -217,7 +217,7 @@ impl Live {
             stop.clone(),
         ));
         if !inner.registry.insert(view.clone()) {
-            end_with_retry(&inner.db, &live_stream_id, "lost a start race").await;
+            end_with_retry(&inner.db, &live_stream_id, EndReason::LostStartRace).await;
             return Err(Error::Busy(channel.slug.clone()));
         }
         let format = match channel.segment_format {
@@ -303,7 +303,7 @@ impl Live {
                     {
                         error!("broadcast actor panicked; ending the broadcast");
                         let was_ended = has_ended(&inner.db, &live_stream_id).await;
-                        end_with_retry(&inner.db, &live_stream_id, "internal error").await;
+                        end_with_retry(&inner.db, &live_stream_id, EndReason::InternalError).await;
                         inner.registry.remove(&channel_id, &live_stream_id);
                         if !was_ended {
                             announce
@@ -374,10 +374,10 @@ impl Live {
 
 /// Ends a live stream, retrying: a live stream left unended keeps its
 /// channel "already live".
-async fn end_with_retry(db: &Db, live_stream_id: &str, reason: &str) {
+async fn end_with_retry(db: &Db, live_stream_id: &str, reason: EndReason) {
     let mut delay = Duration::from_millis(200);
     for attempt in 1..=6 {
-        match db.end_live_stream(live_stream_id, reason).await {
+        match db.end_live_stream(live_stream_id, reason.as_str()).await {
             Ok(_) => return,
             Err(e) => {
                 error!(error = %e, attempt, "could not end the live stream");
@@ -563,7 +563,7 @@ impl Session {
         let stop = self.stop.clone();
         let reason = loop {
             tokio::select! {
-                _ = stop.notified() => break "ended by request",
+                _ = stop.notified() => break EndReason::Requested,
                 event = recv_input(&mut input) => match event {
                     Some((received_at, events)) => {
                         for event in events {
@@ -574,16 +574,16 @@ impl Session {
                         input = None;
                         let clean = finished.take().is_some_and(|mut f| f.try_recv().is_ok());
                         if self.live.shutting_down.load(Ordering::Relaxed) {
-                            break "server shutting down";
+                            break EndReason::ShuttingDown;
                         }
                         // Mux's semantics (channels made on the Mux surface):
                         // a clean unpublish also waits out the window; only
                         // `complete` ends at once.
                         if clean && !self.reconnect_after_unpublish {
-                            break "publisher finished";
+                            break EndReason::PublisherFinished;
                         }
                         if self.reconnect_window.is_zero() {
-                            break "publisher disconnected";
+                            break EndReason::PublisherDisconnected;
                         }
                         self.view.set_connected(false);
                         match self.live.db.set_live_stream_disconnected(&self.live_stream_id).await {
@@ -632,21 +632,15 @@ impl Session {
                     }
                     info!("publisher reconnected; the broadcast continues after a discontinuity");
                 }
-                _ = sleep_until(deadline) => break "reconnect window elapsed",
-                _ = sleep_until(limit) => break "max continuous duration reached",
+                _ = sleep_until(deadline) => break EndReason::ReconnectWindowElapsed,
+                _ = sleep_until(limit) => break EndReason::MaxDurationReached,
                 Some(event) = recv_ladder(&mut self.ladder_rx) => self.on_ladder_event(event).await,
             }
         };
         // No publisher may join a broadcast that is ending.
         self.attach_rx.close();
         self.finish_ladder().await;
-        let reason = if reason == "publisher disconnected"
-            && self.live.shutting_down.load(Ordering::Relaxed)
-        {
-            "server shutting down"
-        } else {
-            reason
-        };
+        let reason = reason.given_shutdown(self.live.shutting_down.load(Ordering::Relaxed));
         crate::metrics::live_streams(-1.0);
         crate::metrics::ended(&self.slug);
         self.live.viewers.forget(&self.live_stream_id);
@@ -1223,7 +1217,7 @@ impl Session {
         }
     }
 
-    async fn finish(mut self, reason: &str) {
+    async fn finish(mut self, reason: EndReason) {
         let ctx = self.ctx();
         for r in &mut self.renditions {
             r.finish(&ctx).await;
@@ -1367,7 +1361,7 @@ impl Session {
             }
         }
         info!(
-            reason,
+            reason = reason.as_str(),
             segments,
             renditions = self.renditions.len(),
             gaps = self.renditions.iter().map(|r| r.gaps).sum::<u64>(),

@@ -841,7 +841,7 @@ async fn disable_channel(
     }
     // Ingest refuses the channel from now on; cut what is on air.
     if let Some(current) = current_live_stream(&ctx, &channel_id).await? {
-        end_broadcast(&ctx, &current, "channel disabled").await?;
+        end_broadcast(&ctx, &current, live::EndReason::ChannelDisabled).await?;
     }
     let body = load_body(&ctx, &caller, channel).await?;
     if before.accepts_publishers() {

@@ -126,7 +126,7 @@ const END_WAIT: Duration = Duration::from_secs(10);
 pub(crate) async fn end_broadcast(
     ctx: &Ctx,
     live_stream: &LiveStream,
-    reason: &str,
+    reason: live::EndReason,
 ) -> Result<LiveStream, ApiError> {
     let id = &live_stream.live_stream_id;
     let ours = ctx
@@ -153,7 +153,7 @@ pub(crate) async fn end_broadcast(
             }
         }
     }
-    Ok(ctx.db.end_live_stream(id, reason).await?)
+    Ok(ctx.db.end_live_stream(id, reason.as_str()).await?)
 }
 
 /// List a channel's live streams, newest first.
@@ -218,7 +218,7 @@ async fn complete_live_stream(
     if live_stream.status == LiveStreamStatus::Ended {
         return Err(already_ended());
     }
-    let ended = end_broadcast(&ctx, &live_stream, "ended by request").await?;
+    let ended = end_broadcast(&ctx, &live_stream, live::EndReason::Requested).await?;
     Ok(Json(live_stream_body(&ctx, ended)))
 }
 

@@ -246,13 +246,17 @@ async fn update_user(
     // A creator demoted to viewer stops streaming now, not at their next
     // reconnect (ingest refuses their next publish).
     if body.role == Some(Role::Viewer) {
-        stop_broadcasts_of(&ctx, &user.user_id, "owner is no longer a creator").await?;
+        stop_broadcasts_of(&ctx, &user.user_id, live::EndReason::OwnerNotCreator).await?;
     }
     Ok(Json(user.into()))
 }
 
 /// Ends the broadcasts in progress on `user_id`'s channels.
-async fn stop_broadcasts_of(ctx: &Ctx, user_id: &str, reason: &str) -> Result<(), ApiError> {
+async fn stop_broadcasts_of(
+    ctx: &Ctx,
+    user_id: &str,
+    reason: live::EndReason,
+) -> Result<(), ApiError> {
     let filter = control::ChannelFilter {
         owner_user_id: Some(user_id.to_owned()),
         ..control::ChannelFilter::default()

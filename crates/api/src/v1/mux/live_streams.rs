@@ -554,7 +554,7 @@ async fn delete_live_stream(
 ) -> Result<StatusCode, ApiError> {
     let channel = channel_to_manage(&ctx, &caller, &id).await?;
     if let Some(current) = current_live_stream(&ctx, &id).await? {
-        end_broadcast(&ctx, &current, "live stream deleted").await?;
+        end_broadcast(&ctx, &current, live::EndReason::LiveStreamDeleted).await?;
     }
     let native = load_body(&ctx, &caller, channel).await?;
     match ctx.live.delete_channel(&id).await {
@@ -616,7 +616,7 @@ async fn complete(
 ) -> Result<Json<EmptyData>, ApiError> {
     channel_to_manage(&ctx, &caller, &id).await?;
     if let Some(current) = current_live_stream(&ctx, &id).await? {
-        end_broadcast(&ctx, &current, "ended by request").await?;
+        end_broadcast(&ctx, &current, live::EndReason::Requested).await?;
     }
     Ok(empty_data())
 }
@@ -645,7 +645,7 @@ async fn disable(
         )
         .await?;
     if let Some(current) = current_live_stream(&ctx, &id).await? {
-        end_broadcast(&ctx, &current, "channel disabled").await?;
+        end_broadcast(&ctx, &current, live::EndReason::ChannelDisabled).await?;
     }
     if before.enabled {
         let native = load_body(&ctx, &caller, channel).await?;
