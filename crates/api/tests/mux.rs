@@ -451,3 +451,168 @@ async fn the_openapi_document_covers_the_mux_surface() {
         );
     }
 }
+
+#[tokio::test]
+async fn assets_and_signing_keys_are_their_owners() {
+    for app in TestApp::all().await {
+        let alice = app.creator("alice").await;
+        let bob = app.creator("bob").await;
+        let admin = app.admin("root").await;
+        let created = app
+            .post(
+                "/video/v1/live-streams",
+                &alice.auth(),
+                json!({"new_asset_settings": {"playback_policies": ["public"]}}),
+            )
+            .await;
+        let channel_id = created.json["data"]["id"].as_str().unwrap().to_owned();
+        // A finished recording, as a broadcast leaves it.
+        let ls = app.db.begin_live_stream(&channel_id).await.unwrap();
+        let vod = app.db.create_vod(&ls.live_stream_id).await.unwrap();
+        app.db
+            .end_live_stream(&ls.live_stream_id, "test")
+            .await
+            .unwrap();
+        app.db.finish_vod(&vod.vod_id, 4_000, 2).await.unwrap();
+        let id = vod.vod_id.clone();
+        let asset = app
+            .get(&format!("/video/v1/assets/{id}"), &alice.auth())
+            .await;
+        assert_eq!(asset.status, StatusCode::OK, "{}", asset.text);
+        assert_eq!(asset.json["data"]["status"], "ready");
+        assert_eq!(asset.json["data"]["live_stream_id"], channel_id.as_str());
+        let pid = asset.json["data"]["playback_ids"][0]["id"]
+            .as_str()
+            .expect("new_asset_settings gave the recording a playback id")
+            .to_owned();
+        let key = app
+            .post("/system/v1/signing-keys", &alice.auth(), json!({}))
+            .await;
+        let key_id = key.json["data"]["id"].as_str().unwrap().to_owned();
+
+        let paths: Vec<(Method, String, Option<Value>)> = vec![
+            (Method::GET, format!("/video/v1/assets/{id}"), None),
+            (
+                Method::POST,
+                format!("/video/v1/assets/{id}/playback-ids"),
+                Some(json!({"policy": "signed"})),
+            ),
+            (
+                Method::GET,
+                format!("/video/v1/assets/{id}/playback-ids/{pid}"),
+                None,
+            ),
+            (
+                Method::POST,
+                format!("/video/v1/assets/{id}/static-renditions"),
+                Some(json!({"resolution": "highest"})),
+            ),
+            (
+                Method::PUT,
+                format!("/video/v1/assets/{id}/mp4-support"),
+                Some(json!({"mp4_support": "audio-only"})),
+            ),
+            (
+                Method::DELETE,
+                format!("/video/v1/assets/{id}/static-renditions/audio-only"),
+                None,
+            ),
+            (Method::GET, format!("/video/v1/playback-ids/{pid}"), None),
+            (
+                Method::GET,
+                format!("/system/v1/signing-keys/{key_id}"),
+                None,
+            ),
+            (
+                Method::DELETE,
+                format!("/video/v1/assets/{id}/playback-ids/{pid}"),
+                None,
+            ),
+        ];
+        for (method, path, body) in &paths {
+            let resp = app
+                .call(method.clone(), path, &bob.auth(), body.clone())
+                .await;
+            assert_mux_error(&resp, StatusCode::NOT_FOUND, "not_found");
+            let resp = app
+                .call(method.clone(), path, &Auth::None, body.clone())
+                .await;
+            assert_mux_error(&resp, StatusCode::UNAUTHORIZED, "unauthorized");
+        }
+        // The owner may; an admin may act on the asset by id.
+        for (method, path, body) in &paths {
+            let resp = app
+                .call(method.clone(), path, &alice.auth(), body.clone())
+                .await;
+            assert!(
+                resp.status.is_success(),
+                "{method} {path}: {} {}",
+                resp.status,
+                resp.text
+            );
+        }
+        let by_admin = app
+            .get(&format!("/video/v1/assets/{id}"), &admin.auth())
+            .await;
+        assert_eq!(by_admin.status, StatusCode::OK);
+        // What the calls did: `highest` asked for, then replaced by
+        // `audio-only` (mp4_support), which was then deleted: none left.
+        let asset = app
+            .get(&format!("/video/v1/assets/{id}"), &alice.auth())
+            .await;
+        assert!(
+            asset.json["data"].get("static_renditions").is_none(),
+            "{asset:?}"
+        );
+        assert_eq!(asset.json["data"]["mp4_support"], "none");
+        let again = app
+            .post(
+                &format!("/video/v1/assets/{id}/static-renditions"),
+                &alice.auth(),
+                json!({"resolution": "highest"}),
+            )
+            .await;
+        assert_eq!(again.status, StatusCode::CREATED, "{}", again.text);
+        let asset = app
+            .get(&format!("/video/v1/assets/{id}"), &alice.auth())
+            .await;
+        let files = &asset.json["data"]["static_renditions"]["files"];
+        assert_eq!(files.as_array().map(Vec::len), Some(1), "{asset:?}");
+        assert_eq!(files[0]["name"], "highest.mp4");
+        assert_eq!(
+            files[0]["status"], "preparing",
+            "made once a runner takes it"
+        );
+        assert_eq!(asset.json["data"]["mp4_support"], "standard");
+        let bad = app
+            .post(
+                &format!("/video/v1/assets/{id}/static-renditions"),
+                &alice.auth(),
+                json!({"resolution": "720p"}),
+            )
+            .await;
+        assert_mux_error(&bad, StatusCode::BAD_REQUEST, "invalid_parameters");
+        // Lists show the caller's own only.
+        let bobs = app.get("/video/v1/assets", &bob.auth()).await;
+        assert_eq!(bobs.json["data"], json!([]));
+        let bobs_keys = app.get("/system/v1/signing-keys", &bob.auth()).await;
+        assert_eq!(bobs_keys.json["data"], json!([]));
+        // Deleting: bob cannot, alice can.
+        let del = app
+            .delete(&format!("/video/v1/assets/{id}"), &bob.auth())
+            .await;
+        assert_mux_error(&del, StatusCode::NOT_FOUND, "not_found");
+        let del = app
+            .delete(&format!("/video/v1/assets/{id}"), &alice.auth())
+            .await;
+        assert_eq!(del.status, StatusCode::NO_CONTENT, "{}", del.text);
+        let gone = app
+            .get(&format!("/video/v1/assets/{id}"), &alice.auth())
+            .await;
+        assert_mux_error(&gone, StatusCode::NOT_FOUND, "not_found");
+        let del = app
+            .delete(&format!("/system/v1/signing-keys/{key_id}"), &bob.auth())
+            .await;
+        assert_mux_error(&del, StatusCode::NOT_FOUND, "not_found");
+    }
+}
