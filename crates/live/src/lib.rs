@@ -11,9 +11,11 @@
 //! process left behind.
 
 mod asset_files;
+mod broadcast;
 mod cleanup;
 mod clip_export;
 mod config;
+mod driver;
 mod end_reason;
 mod error;
 mod images;
@@ -22,7 +24,6 @@ pub mod metrics;
 mod recover;
 mod registry;
 mod render;
-mod rendition;
 mod session;
 mod viewers;
 mod webhook_events;
@@ -30,6 +31,10 @@ mod webhook_events;
 pub use asset_files::{
     AssetFileConfig, STORYBOARD_TILE_WIDTH, StoryboardGeometry, files_for_new_recording,
     is_static_rendition, spawn_asset_file_maker, spawn_asset_file_maker_with,
+};
+pub use broadcast::{
+    Ack, Action, Broadcast, BroadcastConfig, Ending, Input, MAX_TIMESTAMP_BACKSTEP,
+    MAX_TIMESTAMP_STEP, Measure, Now, Recording, SegmentRecord, Status,
 };
 pub use cleanup::Removed;
 pub use clip_export::{

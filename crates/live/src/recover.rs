@@ -12,7 +12,8 @@ use storage::keys;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::render::{
-    FinalRendition, SOURCE_RENDITION, flush_broadcast, source_master, store_final_playlists,
+    FinalRendition, SOURCE_RENDITION, broadcast_key, final_playlists, flush_broadcast, lane,
+    public_prefix, source_master,
 };
 
 /// How long recovery waits for a broadcast's uploads before leaving its
@@ -59,15 +60,20 @@ impl Live {
     }
 }
 
-async fn recover_one(inner: &Inner, ls: &LiveStream) -> Result<usize> {
-    let id = &ls.live_stream_id;
-    let target = Time90k::from_secs_f64(inner.config.segment_duration_s);
-    let mut names = inner.db.segment_renditions(id).await?;
+/// The finished playlists of a broadcast, rebuilt from its segment index:
+/// per rendition (the source first) the segments in order, ending with
+/// EXT-X-ENDLIST. A rendition's playlist stops at the first hole in its
+/// index (what is listed must be playable in order); renditions with no
+/// segment are left out. The one function that decides what a crashed
+/// broadcast's recording holds.
+pub(crate) fn rebuild(
+    target: Time90k,
+    mut renditions: Vec<(String, Vec<control::SegmentRecord>)>,
+) -> Vec<(String, MediaPlaylist, Vec<control::SegmentRecord>)> {
     // The source first: it decides the VOD's totals.
-    names.sort_by_key(|n| n != SOURCE_RENDITION);
+    renditions.sort_by_key(|(n, _)| n != SOURCE_RENDITION);
     let mut playlists = Vec::new();
-    for name in &names {
-        let segments = inner.db.segments(id, name).await?;
+    for (name, segments) in renditions {
         let mut playlist = MediaPlaylist::new(target);
         for s in &segments {
             let entry = SegmentEntry {
@@ -80,17 +86,27 @@ async fn recover_one(inner: &Inner, ls: &LiveStream) -> Result<usize> {
                 map_uri: s.map_uri.clone(),
             };
             if let Err(e) = playlist.push(entry) {
-                // A gap in the index (a row that was never written): what is
-                // listed must be playable in order, so the recording ends here.
                 warn!(rendition = %name, error = %e, "segment index is not contiguous; the recording ends at the gap");
                 break;
             }
         }
         playlist.end();
         if playlist.segments().len() > 0 {
-            playlists.push((name.clone(), playlist, segments));
+            playlists.push((name, playlist, segments));
         }
     }
+    playlists
+}
+
+async fn recover_one(inner: &Inner, ls: &LiveStream) -> Result<usize> {
+    let id = &ls.live_stream_id;
+    let target = Time90k::from_secs_f64(inner.config.segment_duration_s);
+    let mut rows = Vec::new();
+    for name in inner.db.segment_renditions(id).await? {
+        let segments = inner.db.segments(id, &name).await?;
+        rows.push((name, segments));
+    }
+    let playlists = rebuild(target, rows);
     let source = playlists
         .iter()
         .find(|(name, _, _)| name == SOURCE_RENDITION)
@@ -128,15 +144,20 @@ async fn recover_one(inner: &Inner, ls: &LiveStream) -> Result<usize> {
         } else {
             inner.config.playlist_window_segments
         };
-        let stored = store_final_playlists(
-            &inner.media,
-            id,
-            &finals,
-            window,
-            &live_master,
-            inner.public_base_url.as_deref(),
-        )
-        .await;
+        let prefix = public_prefix(inner.public_base_url.as_deref(), id);
+        let mut stored = Ok(());
+        for (lane_name, path, body) in
+            final_playlists(&finals, window, &live_master, prefix.as_deref())
+        {
+            let key = broadcast_key(id, &path);
+            stored = inner
+                .media
+                .put(&lane(id, &lane_name), &key, vec![body])
+                .await;
+            if stored.is_err() {
+                break;
+            }
+        }
         // The recording is ready once the store has every object (spooled
         // uploads of the previous run included).
         let names: Vec<&str> = finals.iter().map(|f| f.name).collect();

@@ -1,6 +1,8 @@
 //! Playlists of a broadcast as objects in storage, shared by the live actor
 //! and crash recovery.
 
+use std::sync::Arc;
+
 use av::MediaInfo;
 use bytes::Bytes;
 use control::IngestInfo;
@@ -25,7 +27,10 @@ pub(crate) fn ingest_info(info: &MediaInfo) -> IngestInfo {
 /// One entry of a master playlist: a rendition's media playlist
 /// `{name}/{media_playlist}` and what players choose by.
 pub(crate) struct VariantInfo<'a> {
+    /// `NAME` (empty: none).
     pub name: &'a str,
+    /// Directory of its media playlist: `{name}/`, or empty.
+    pub dir: &'a str,
     pub info: &'a MediaInfo,
     pub bandwidth: &'a BandwidthMeter,
     /// Frame rate when the rendition's SPS does not say.
@@ -35,14 +40,14 @@ pub(crate) struct VariantInfo<'a> {
     pub estimated_bps: Option<u64>,
 }
 
-/// A master playlist over `variants`, each pointing at `{name}/{media_playlist}`.
+/// A master playlist over `variants`, each pointing at `{dir}{media_playlist}`.
 pub(crate) fn master_playlist(variants: &[VariantInfo<'_>], media_playlist: &str) -> String {
     let variants: Vec<Variant> = variants
         .iter()
         .map(|v| {
             let video = v.info.video.as_ref();
             Variant {
-                uri: format!("{}/{media_playlist}", v.name),
+                uri: format!("{}{media_playlist}", v.dir),
                 bandwidth_bps: v.bandwidth.peak_bps().or(v.estimated_bps).unwrap_or(0),
                 average_bandwidth_bps: v.bandwidth.average_bps(),
                 resolution: video.map(|c| (c.width, c.height)),
@@ -102,21 +107,22 @@ pub(crate) fn lane(live_stream_id: &str, rendition: &str) -> String {
     format!("live/{live_stream_id}/{rendition}")
 }
 
-/// A stored master playlist with absolute variant URIs under
+/// Where a broadcast's stored master playlists point their variants: under
 /// `public_base_url` (a CDN or public bucket), when one is configured.
-pub(crate) fn public_master(
-    master: &str,
-    public_base_url: Option<&str>,
-    live_stream_id: &str,
-) -> String {
-    let Some(base) = public_base_url else {
+pub(crate) fn public_prefix(public_base_url: Option<&str>, live_stream_id: &str) -> Option<String> {
+    public_base_url.map(|base| format!("{}/live/{live_stream_id}/", base.trim_end_matches('/')))
+}
+
+/// A stored master playlist with its variant URIs under `prefix`, when
+/// there is one.
+pub(crate) fn public_master(master: &str, prefix: Option<&str>) -> String {
+    let Some(prefix) = prefix else {
         return master.to_string();
     };
-    let prefix = format!("{}/live/{live_stream_id}/", base.trim_end_matches('/'));
     let mut out = String::with_capacity(master.len() + 256);
     for line in master.lines() {
         if !line.starts_with('#') && !line.trim().is_empty() {
-            out.push_str(&prefix);
+            out.push_str(prefix);
         }
         out.push_str(line);
         out.push('\n');
@@ -131,56 +137,56 @@ pub(crate) struct FinalRendition<'a> {
     pub playlist: &'a MediaPlaylist,
 }
 
-/// Writes the playlists of an ended broadcast, each in its rendition's lane
-/// (after that rendition's segments): the live window with EXT-X-ENDLIST
-/// (for players following the live URL) and the recording (every segment);
-/// then the live master and the recording's, in the source's lane. Returns
-/// once they are durable; [`flush_broadcast`] waits for the store.
-pub(crate) async fn store_final_playlists(
-    media: &Media,
-    live_stream_id: &str,
+/// An object to store: its upload lane (a rendition name), its path under
+/// the broadcast, its bytes.
+pub(crate) type FinalObject = (Arc<str>, String, Bytes);
+
+/// The playlists of an ended broadcast, in storing order: per rendition (in
+/// its lane, after its segments) the live window with EXT-X-ENDLIST (for
+/// players following the live URL) and the recording (every segment); then
+/// the live master and the recording's, in the source's lane.
+pub(crate) fn final_playlists(
     renditions: &[FinalRendition<'_>],
     window_segments: usize,
     live_master: &str,
-    public_base_url: Option<&str>,
-) -> storage::Result<()> {
-    let id = live_stream_id;
+    prefix: Option<&str>,
+) -> Vec<FinalObject> {
+    let mut objects = Vec::new();
     for r in renditions {
-        let lane = lane(id, r.name);
-        media
-            .put(
-                &lane,
-                &keys::media_playlist(id, r.name),
-                vec![Bytes::from(r.playlist.render_live(window_segments))],
-            )
-            .await?;
-        media
-            .put(
-                &lane,
-                &keys::vod_media_playlist(id, r.name),
-                vec![Bytes::from(r.playlist.render_vod())],
-            )
-            .await?;
+        let lane: Arc<str> = Arc::from(r.name);
+        objects.push((
+            lane.clone(),
+            format!("{}/{}", r.name, keys::MEDIA_PLAYLIST),
+            Bytes::from(r.playlist.render_live(window_segments)),
+        ));
+        objects.push((
+            lane,
+            format!("{}/{}", r.name, keys::VOD_PLAYLIST),
+            Bytes::from(r.playlist.render_vod()),
+        ));
     }
-    let lane = lane(id, SOURCE_RENDITION);
-    media
-        .put(
-            &lane,
-            &keys::master_playlist(id),
-            vec![Bytes::from(public_master(live_master, public_base_url, id))],
-        )
-        .await?;
-    media
-        .put(
-            &lane,
-            &keys::vod_master_playlist(id),
-            vec![Bytes::from(public_master(
-                &vod_master_from_live(live_master),
-                public_base_url,
-                id,
-            ))],
-        )
-        .await
+    let lane: Arc<str> = Arc::from(SOURCE_RENDITION);
+    objects.push((
+        lane.clone(),
+        MASTER_PLAYLIST.to_string(),
+        Bytes::from(public_master(live_master, prefix)),
+    ));
+    objects.push((
+        lane,
+        VOD_MASTER_PLAYLIST.to_string(),
+        Bytes::from(public_master(&vod_master_from_live(live_master), prefix)),
+    ));
+    objects
+}
+
+/// Path of the live master playlist under its broadcast.
+pub(crate) const MASTER_PLAYLIST: &str = "master.m3u8";
+/// Path of the recording's master playlist under its broadcast.
+pub(crate) const VOD_MASTER_PLAYLIST: &str = "vod-master.m3u8";
+
+/// The storage key of a path under a broadcast.
+pub(crate) fn broadcast_key(live_stream_id: &str, path: &str) -> String {
+    format!("{}/{path}", keys::live_stream_prefix(live_stream_id))
 }
 
 /// Waits until every object of a broadcast's renditions is confirmed by the

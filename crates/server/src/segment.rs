@@ -11,26 +11,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use av::flv::FileReader;
-use av::{AccessUnit, DemuxEvent, FlvDemuxer, MediaInfo, Time90k};
+use av::{AccessUnit, DemuxEvent, FlvDemuxer, H264Config, MediaInfo, Time90k};
 use bytes::Bytes;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use packager::{
-    BandwidthMeter, MediaPlaylist, Output, Segment, SegmentEntry, SegmentFormat, Segmenter,
-    SegmenterConfig, Variant, render_master,
-};
+use live::{Action, Broadcast, BroadcastConfig, Ending, Input, Now};
+use packager::{SegmentFormat, SegmenterConfig};
 use serde_json::json;
-
-use std::collections::VecDeque;
-
-use av::{H264Config, TrackKind};
+use std::collections::HashSet;
 use tokio::sync::mpsc::error::TryRecvError;
 use transcode::{Ladder, LadderEvent, Rung, TranscodeConfig};
 
 use crate::cli::{SegmentArgs, SegmentFormatArg};
 use crate::config::Config;
-
-/// Directory (and rendition name) of the source when transcoding.
-const SOURCE: &str = "source";
 
 /// Runs the command; prints a summary on stdout. `config` is the
 /// configuration file, read only for `--ladder` (its ladder presets and
@@ -76,14 +68,7 @@ pub fn run(args: &SegmentArgs, config: Option<&Path>) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let mut remux = if ladder.is_some() {
-        let dir = args.outdir.join(SOURCE);
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        Pipeline::new(&dir, format, target, ladder, args.all_rungs)
-    } else {
-        Pipeline::new(&args.outdir, format, target, None, false)
-    };
+    let mut remux = Pipeline::new(&args.outdir, format, target, ladder, args.all_rungs);
     let input = args.input.display();
     if data.starts_with(b"FLV") {
         let mut reader =
@@ -136,6 +121,7 @@ pub fn run(args: &SegmentArgs, config: Option<&Path>) -> anyhow::Result<()> {
                 "duration_s": summary.duration.as_secs_f64(),
                 "bytes": summary.bytes,
                 "renditions": summary.renditions,
+                "dropped_units": summary.dropped_units,
                 "elapsed_s": elapsed.as_secs_f64(),
                 "realtime_factor": summary.duration.as_secs_f64() / elapsed.as_secs_f64().max(1e-9),
             })
@@ -206,22 +192,23 @@ struct Summary {
     /// Of every rendition.
     bytes: u64,
     renditions: Vec<String>,
+    /// Access units the packager could not place (logged as they happen).
+    dropped_units: u64,
 }
 
-/// The source remux and, with `--ladder`, a transcoder and one remux per
-/// rung (each with the source's audio, interleaved by decode time).
+/// The live broadcast core ([`live::Broadcast`]) driven with a file sink:
+/// the same segmenting, ladder and playlist rules as a live stream, written
+/// to OUTDIR (flat without a ladder; a directory per rendition with one).
 struct Pipeline {
-    source: Remux,
+    core: Broadcast,
+    outdir: PathBuf,
     ladder_request: Option<(TranscodeConfig, Vec<Rung>, bool)>,
-    ladder: Option<LadderRun>,
-}
-
-struct LadderRun {
-    ladder: Ladder,
-    rx: tokio::sync::mpsc::Receiver<LadderEvent>,
-    rungs: Vec<Rung>,
-    outputs: Vec<Remux>,
-    pending_audio: Vec<VecDeque<AccessUnit>>,
+    ladder: Option<Ladder>,
+    ladder_rx: Option<tokio::sync::mpsc::Receiver<LadderEvent>>,
+    /// Directories made so far.
+    dirs: HashSet<PathBuf>,
+    bytes: u64,
+    ending: Option<Ending>,
 }
 
 impl Pipeline {
@@ -232,44 +219,137 @@ impl Pipeline {
         ladder: Option<(TranscodeConfig, Vec<Rung>)>,
         all_rungs: bool,
     ) -> Self {
+        let config = BroadcastConfig {
+            segmenter: SegmenterConfig {
+                target_duration: target,
+                format,
+                part_target: None,
+            },
+            low_latency: false,
+            window_segments: 6,
+            reconnect_window: Duration::ZERO,
+            reconnect_after_unpublish: false,
+            max_duration: None,
+            record: true,
+            retention_grace: Duration::ZERO,
+            cache_segments: false,
+            public_prefix: None,
+            live_playlists: false,
+            program_date_time: false,
+            measure_ingest: false,
+            thumbnail_interval: Duration::ZERO,
+            thumbnail_idle_interval: Duration::ZERO,
+            max_ladder_lag: Duration::MAX,
+            flat: ladder.is_none(),
+        };
         Pipeline {
-            source: Remux::new(outdir, format, target),
+            core: Broadcast::new(config, Now::system()),
+            outdir: outdir.to_path_buf(),
             ladder_request: ladder.map(|(c, r)| (c, r, all_rungs)),
             ladder: None,
+            ladder_rx: None,
+            dirs: HashSet::new(),
+            bytes: 0,
+            ending: None,
         }
     }
 
     fn set_info(&mut self, info: MediaInfo) -> anyhow::Result<()> {
-        if let Some(video) = &info.video {
-            self.start_ladder(video)?;
+        if let Some(video) = info.video {
+            self.event(DemuxEvent::VideoConfig(video))?;
         }
-        self.source.info = info;
+        if let Some(audio) = info.audio {
+            self.event(DemuxEvent::AudioConfig(audio))?;
+        }
         Ok(())
     }
 
     fn event(&mut self, event: DemuxEvent) -> anyhow::Result<()> {
-        match event {
-            DemuxEvent::VideoConfig(c) => {
-                if self.ladder.is_none() {
-                    self.start_ladder(&c)?;
-                }
-                self.source.event(DemuxEvent::VideoConfig(c))
-            }
-            DemuxEvent::AudioConfig(c) => {
-                if let Some(run) = &mut self.ladder {
-                    for out in &mut run.outputs {
-                        out.event(DemuxEvent::AudioConfig(c.clone()))?;
-                    }
-                }
-                self.source.event(DemuxEvent::AudioConfig(c))
-            }
-            DemuxEvent::Unit(au) => self.unit(au),
-        }
+        let received_at = std::time::Instant::now();
+        self.push(Input::Media { received_at, event })?;
+        self.drain_ladder(false)
     }
 
-    fn start_ladder(&mut self, source: &H264Config) -> anyhow::Result<()> {
+    fn unit(&mut self, au: AccessUnit) -> anyhow::Result<()> {
+        self.event(DemuxEvent::Unit(au))
+    }
+
+    fn push(&mut self, input: Input) -> anyhow::Result<()> {
+        self.core.push(Now::system(), input);
+        while let Some(action) = self.core.pull() {
+            self.act(action)?;
+        }
+        Ok(())
+    }
+
+    fn act(&mut self, action: Action) -> anyhow::Result<()> {
+        match action {
+            Action::Store {
+                path, data, ack, ..
+            } => {
+                let file = self.outdir.join(&path);
+                if let Some(dir) = file.parent()
+                    && !self.dirs.contains(dir)
+                {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                    self.dirs.insert(dir.to_path_buf());
+                }
+                write_file(&file, &data)?;
+                if let Some(ack) = ack {
+                    if matches!(ack, live::Ack::Segment { .. }) {
+                        self.bytes += data.iter().map(|b| b.len() as u64).sum::<u64>();
+                    }
+                    self.core.push(
+                        Now::system(),
+                        Input::Stored {
+                            ack,
+                            ok: true,
+                            data,
+                        },
+                    );
+                }
+            }
+            Action::StartLadder(source) => {
+                let rungs = self.start_ladder(&source)?;
+                self.core.push(Now::system(), Input::LadderStarted(rungs));
+            }
+            Action::FeedLadder(au) => {
+                if let Some(ladder) = &mut self.ladder {
+                    ladder.push(&au).context("transcoder failed")?;
+                }
+            }
+            Action::FlushLadder => {
+                if let Some(ladder) = &mut self.ladder {
+                    ladder.finish();
+                }
+                self.drain_ladder(true)?;
+            }
+            Action::StopLadder => {
+                self.ladder = None;
+                self.ladder_rx = None;
+            }
+            Action::Ended(ending) => self.ending = Some(ending),
+            // Live-only: no origin, index, status, metrics, thumbnails or
+            // retention for files; no lag is reported, so no rung drops.
+            Action::Cache { .. }
+            | Action::Uncache { .. }
+            | Action::Delete { .. }
+            | Action::Index(_)
+            | Action::Status(_)
+            | Action::Publish(_)
+            | Action::DropRung(_)
+            | Action::Thumbnail { .. }
+            | Action::Measure(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Starts the ladder the command asked for: every rung with
+    /// --all-rungs, otherwise those below the source.
+    fn start_ladder(&mut self, source: &H264Config) -> anyhow::Result<Vec<(String, u32)>> {
         let Some((config, preset, all)) = self.ladder_request.take() else {
-            return Ok(());
+            return Ok(Vec::new());
         };
         let rungs = if all {
             preset
@@ -277,303 +357,66 @@ impl Pipeline {
             transcode::select_rungs(&preset, source, None)
         };
         if rungs.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let (ladder, rx) =
             Ladder::start(&config, source, rungs.clone()).context("cannot start the transcoder")?;
-        let root = self.source.outdir.parent().unwrap_or(Path::new("."));
-        let mut outputs = Vec::new();
-        for rung in &rungs {
-            let dir = root.join(&rung.name);
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            let mut out = Remux::new(
-                &dir,
-                self.source.config.format,
-                self.source.config.target_duration,
-            );
-            out.info.audio = self.source.info.audio.clone();
-            outputs.push(out);
-        }
-        self.ladder = Some(LadderRun {
-            ladder,
-            rx,
-            pending_audio: vec![VecDeque::new(); rungs.len()],
-            rungs,
-            outputs,
-        });
-        Ok(())
+        self.ladder = Some(ladder);
+        self.ladder_rx = Some(rx);
+        Ok(rungs
+            .into_iter()
+            .map(|r| (r.name, r.bitrate_kbps))
+            .collect())
     }
 
-    fn unit(&mut self, au: AccessUnit) -> anyhow::Result<()> {
-        if let Some(run) = &mut self.ladder {
-            match au.track {
-                TrackKind::Video => run.ladder.push(&au).context("transcoder failed")?,
-                TrackKind::Audio => {
-                    for q in &mut run.pending_audio {
-                        q.push_back(au.clone());
-                    }
-                }
-            }
-            run.drain(false)?;
-        }
-        self.source.unit(au)
-    }
-
-    fn finish(mut self, outdir: &Path) -> anyhow::Result<Summary> {
-        let mut variants = Vec::new();
-        let mut bytes = 0;
-        let mut renditions = vec![SOURCE.to_string()];
-        if let Some(mut run) = self.ladder.take() {
-            run.ladder.finish();
-            run.drain(true)?;
-            for (i, mut out) in run.outputs.into_iter().enumerate() {
-                while let Some(a) = run.pending_audio[i].pop_front() {
-                    out.unit(a)?;
-                }
-                let variant = out.finish()?;
-                bytes += out_bytes(&variant);
-                renditions.push(run.rungs[i].name.clone());
-                variants.push((run.rungs[i].name.clone(), variant));
-            }
-        }
-        let source = self.source.finish()?;
-        bytes += out_bytes(&source);
-        let summary = Summary {
-            segments: source.1.segments,
-            duration: source.1.duration,
-            bytes,
-            renditions,
-        };
-        if variants.is_empty() {
-            write_master(outdir, &[(String::new(), source)])?;
-        } else {
-            variants.insert(0, (SOURCE.to_string(), source));
-            write_master(outdir, &variants)?;
-        }
-        Ok(summary)
-    }
-}
-
-fn out_bytes(v: &(Variant, Summary)) -> u64 {
-    v.1.bytes
-}
-
-/// `master.m3u8` in `outdir` over the variants, each `{name}/index.m3u8`
-/// (or `index.m3u8` for the single unnamed one).
-fn write_master(outdir: &Path, variants: &[(String, (Variant, Summary))]) -> anyhow::Result<()> {
-    let list: Vec<Variant> = variants
-        .iter()
-        .map(|(name, (v, _))| {
-            let mut v = v.clone();
-            if !name.is_empty() {
-                v.uri = format!("{name}/index.m3u8");
-                v.name = name.clone();
-            }
-            v
-        })
-        .collect();
-    write_file(
-        &outdir.join("master.m3u8"),
-        &[Bytes::from(render_master(&list))],
-    )
-}
-
-impl LadderRun {
-    /// Packages what the ladder has produced; with `until_finished`, waits
-    /// for it to flush everything.
-    fn drain(&mut self, until_finished: bool) -> anyhow::Result<()> {
+    /// Feeds the core what the ladder has produced; with `until_finished`,
+    /// waits for it to flush everything.
+    fn drain_ladder(&mut self, until_finished: bool) -> anyhow::Result<()> {
         loop {
+            let Some(rx) = &mut self.ladder_rx else {
+                return Ok(());
+            };
             let event = if until_finished {
-                match self.rx.blocking_recv() {
-                    Some(e) => e,
-                    None => return Ok(()),
-                }
+                rx.blocking_recv().unwrap_or(LadderEvent::Finished)
             } else {
-                match self.rx.try_recv() {
+                match rx.try_recv() {
                     Ok(e) => e,
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => return Ok(()),
+                    Err(TryRecvError::Empty) => return Ok(()),
+                    Err(TryRecvError::Disconnected) => LadderEvent::Finished,
                 }
             };
-            match event {
-                LadderEvent::Config { rung, config } => {
-                    if let Some(out) = self.outputs.get_mut(rung) {
-                        out.event(DemuxEvent::VideoConfig(config))?;
-                    }
-                }
-                LadderEvent::Unit { rung, unit } => {
-                    let (Some(out), Some(audio)) =
-                        (self.outputs.get_mut(rung), self.pending_audio.get_mut(rung))
-                    else {
-                        continue;
-                    };
-                    while audio.front().is_some_and(|a| a.dts <= unit.dts) {
-                        if let Some(a) = audio.pop_front() {
-                            out.unit(a)?;
-                        }
-                    }
-                    out.unit(unit)?;
-                }
-                LadderEvent::Error(message) => bail!("transcoder failed: {message}"),
-                LadderEvent::Finished => return Ok(()),
+            if let LadderEvent::Error(message) = &event {
+                bail!("transcoder failed: {message}");
+            }
+            let finished = matches!(event, LadderEvent::Finished);
+            if finished {
+                self.ladder_rx = None;
+            }
+            self.push(Input::Ladder(event))?;
+            if finished {
+                return Ok(());
             }
         }
     }
-}
 
-/// Access units → segments on disk → a VOD playlist, as the live actor does
-/// (a configuration change mid-file starts a new segmenter after an
-/// EXT-X-DISCONTINUITY).
-struct Remux {
-    outdir: PathBuf,
-    info: MediaInfo,
-    config: SegmenterConfig,
-    segmenter: Option<Segmenter>,
-    /// The current initialization segment (fMP4): EXT-X-MAP of what follows.
-    map_uri: Option<String>,
-    init_generation: u32,
-    playlist: MediaPlaylist,
-    bandwidth: BandwidthMeter,
-    next_sequence: u64,
-    pending_discontinuity: bool,
-    bytes: u64,
-}
-
-impl Remux {
-    fn new(outdir: &Path, format: SegmentFormat, target_duration: Time90k) -> Self {
-        Remux {
-            outdir: outdir.to_path_buf(),
-            info: MediaInfo::default(),
-            config: SegmenterConfig {
-                target_duration,
-                format,
-                part_target: None,
-            },
-            segmenter: None,
-            map_uri: None,
-            init_generation: 0,
-            playlist: MediaPlaylist::new(target_duration),
-            bandwidth: BandwidthMeter::default(),
-            next_sequence: 0,
-            pending_discontinuity: false,
-            bytes: 0,
-        }
-    }
-
-    fn event(&mut self, event: DemuxEvent) -> anyhow::Result<()> {
-        match event {
-            DemuxEvent::VideoConfig(c) => {
-                self.info.video = Some(c);
-                self.restart()
-            }
-            DemuxEvent::AudioConfig(c) => {
-                self.info.audio = Some(c);
-                self.restart()
-            }
-            DemuxEvent::Unit(au) => self.unit(au),
-        }
-    }
-
-    fn restart(&mut self) -> anyhow::Result<()> {
-        if let Some(mut s) = self.segmenter.take() {
-            s.finish();
-            self.drain(&mut s)?;
-            self.pending_discontinuity = true;
-        }
-        Ok(())
-    }
-
-    fn unit(&mut self, au: AccessUnit) -> anyhow::Result<()> {
-        let mut segmenter = match self.segmenter.take() {
-            Some(s) => s,
-            None => Segmenter::new(self.info.clone(), self.config.clone(), self.next_sequence),
-        };
-        let pushed = segmenter.push(au);
-        self.drain(&mut segmenter)?;
-        self.segmenter = Some(segmenter);
-        pushed.context("cannot package the input")
-    }
-
-    fn drain(&mut self, segmenter: &mut Segmenter) -> anyhow::Result<()> {
-        while let Some(output) = segmenter.pull() {
-            match output {
-                Output::Init(data) => {
-                    self.init_generation += 1;
-                    let name = if self.init_generation == 1 {
-                        "init.mp4".to_string()
-                    } else {
-                        format!("init-{}.mp4", self.init_generation)
-                    };
-                    write_file(&self.outdir.join(&name), &[data])?;
-                    self.map_uri = Some(name);
-                }
-                // No parts are configured for files.
-                Output::Part(_) => {}
-                Output::Segment(seg) => {
-                    self.write(&seg)?;
-                    segmenter.recycle(seg);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn write(&mut self, seg: &Segment) -> anyhow::Result<()> {
-        let name = format!("{}.{}", seg.sequence, seg.format.extension());
-        write_file(&self.outdir.join(&name), &seg.data)?;
-        let size = seg.size_bytes();
-        // A one-frame last segment may have no measurable duration.
-        let duration = Time90k(seg.duration.0.max(Time90k::from_millis(1).0));
-        self.bytes += size as u64;
-        self.next_sequence = seg.sequence + 1;
-        self.bandwidth.record(size, duration);
-        self.playlist.push(SegmentEntry {
-            sequence: seg.sequence,
-            duration,
-            uri: name,
-            discontinuity: std::mem::take(&mut self.pending_discontinuity),
-            gap: false,
-            program_date_time_ms: None,
-            map_uri: self.map_uri.clone(),
+    fn finish(mut self, _outdir: &Path) -> anyhow::Result<Summary> {
+        self.push(Input::PublisherLeft {
+            clean: true,
+            shutting_down: false,
         })?;
-        Ok(())
-    }
-
-    /// Ends the playlist and writes `index.m3u8`; returns this rendition's
-    /// master playlist entry (URI `index.m3u8`) and totals.
-    fn finish(mut self) -> anyhow::Result<(Variant, Summary)> {
-        if let Some(mut s) = self.segmenter.take() {
-            s.finish();
-            self.drain(&mut s)?;
-        }
-        let segments = self.playlist.segments().len() as u64;
-        if segments == 0 {
+        let Some(ending) = self.ending.take() else {
+            bail!("the packager did not finish");
+        };
+        if ending.segments == 0 {
             bail!("the input has no H.264 keyframe or AAC audio to segment");
         }
-        self.playlist.end();
-        write_file(
-            &self.outdir.join("index.m3u8"),
-            &[Bytes::from(self.playlist.render_vod())],
-        )?;
-        let video = self.info.video.as_ref();
-        let variant = Variant {
-            uri: "index.m3u8".into(),
-            bandwidth_bps: self.bandwidth.peak_bps().unwrap_or(0),
-            average_bandwidth_bps: self.bandwidth.average_bps(),
-            resolution: video.map(|v| (v.width, v.height)),
-            frame_rate: video.and_then(|v| v.fps),
-            codecs: self.info.codecs(),
-            name: String::new(),
-        };
-        Ok((
-            variant,
-            Summary {
-                segments,
-                duration: self.playlist.total_duration(),
-                bytes: self.bytes,
-                renditions: Vec::new(),
-            },
-        ))
+        Ok(Summary {
+            segments: ending.segments as u64,
+            duration: ending.duration,
+            bytes: self.bytes,
+            renditions: ending.renditions.iter().map(|r| r.to_string()).collect(),
+            dropped_units: ending.dropped_units,
+        })
     }
 }
 

@@ -346,6 +346,13 @@ impl MediaPlaylist {
         self.ended
     }
 
+    /// Continues an ended playlist (a rendition that starts again, such as
+    /// a transcoded rendition after its ladder restarted). The next segment
+    /// should be marked as a discontinuity.
+    pub fn reopen(&mut self) {
+        self.ended = false;
+    }
+
     /// `EXT-X-TARGETDURATION`, seconds.
     pub fn target_duration_secs(&self) -> u64 {
         self.target_duration_secs

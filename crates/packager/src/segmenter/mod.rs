@@ -137,7 +137,13 @@ impl Segmenter {
     /// a no-op when the bytes are still shared elsewhere, and for fMP4
     /// (whose segments are slices of the access units).
     pub fn recycle(&mut self, segment: Segment) {
-        with_core!(&mut self.inner, c => c.recycle(segment.data))
+        self.recycle_buffers(segment.data)
+    }
+
+    /// [`Segmenter::recycle`] with just the segment's bytes (what a store
+    /// hands back once it wrote them).
+    pub fn recycle_buffers(&mut self, data: Vec<Bytes>) {
+        with_core!(&mut self.inner, c => c.recycle(data))
     }
 
     pub fn format(&self) -> SegmentFormat {
