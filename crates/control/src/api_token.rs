@@ -13,7 +13,7 @@ use sqlx::any::AnyRow;
 
 use crate::db::Db;
 use crate::error::{Error, Result, Violation, map_write, violation};
-use crate::ids::{new_id, now_ms};
+use crate::ids::new_id;
 use crate::page::{Page, PageRequest};
 use crate::secret::{
     API_TOKEN_PREFIX, API_TOKEN_RANDOM_LEN, hashes_equal, new_api_token_secret, sha256_hex,
@@ -107,7 +107,7 @@ impl Db {
             user_id: user_id.to_owned(),
             name,
             secret_prefix: secret[..SECRET_PREFIX_CHARS].to_owned(),
-            created_at_ms: now_ms(),
+            created_at_ms: self.now_ms(),
             last_used_at_ms: None,
         };
         sqlx::query(
@@ -167,7 +167,7 @@ impl Db {
             created_at_ms: row.try_get("token_created_at_ms")?,
             last_used_at_ms: row.try_get("last_used_at_ms")?,
         };
-        let now = now_ms();
+        let now = self.now_ms();
         if token
             .last_used_at_ms
             .is_none_or(|t| now - t >= LAST_USED_RESOLUTION_MS)

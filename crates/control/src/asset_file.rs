@@ -12,7 +12,7 @@ use sqlx::any::AnyRow;
 
 use crate::db::Db;
 use crate::error::{Error, Result, Violation, map_write, violation};
-use crate::ids::{new_id, now_ms};
+use crate::ids::new_id;
 use crate::text_enum::text_enum;
 use crate::{Vod, decode};
 
@@ -130,7 +130,7 @@ impl Db {
         vod_id: &str,
         names: &[AssetFileName],
     ) -> Result<Vec<AssetFile>> {
-        let now = now_ms();
+        let now = self.now_ms();
         for name in names {
             sqlx::query(
                 "INSERT INTO asset_file (vod_id, name, status, created_at_ms, updated_at_ms) \
@@ -320,7 +320,7 @@ impl Db {
         .bind(made.and_then(|m| m.width).map(i64::from))
         .bind(made.and_then(|m| m.height).map(i64::from))
         .bind(made.map_or("{}", |m| if m.meta.is_empty() { "{}" } else { &m.meta }))
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(vod_id)
         .bind(name.as_str())
         .bind(claim_id)
@@ -352,7 +352,7 @@ impl Db {
         )
         .bind(i64::from(ASSET_FILE_MAX_ATTEMPTS))
         .bind(truncate(error))
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(vod_id)
         .bind(name.as_str())
         .bind(claim_id)

@@ -25,7 +25,7 @@ use sqlx::any::AnyRow;
 use crate::db::Db;
 use crate::decode;
 use crate::error::{Error, Result, Violation, map_write, violation};
-use crate::ids::{new_id, now_ms};
+use crate::ids::new_id;
 use crate::page::{Page, PageRequest};
 use crate::seal::Sealer;
 use crate::secret::{hash_stream_key, hashes_equal, new_playback_id, new_stream_key};
@@ -489,7 +489,7 @@ impl Db {
         } else {
             normalize_title(&new.title)?
         };
-        let now = now_ms();
+        let now = self.now_ms();
         let channel = Channel {
             channel_id: new_id(),
             owner_user_id: new.owner_user_id,
@@ -642,7 +642,7 @@ impl Db {
     /// The old key stops working when this returns (one transaction).
     /// [`Error::NotFound`] if there is no such channel.
     pub async fn reset_stream_key(&self, channel_id: &str) -> Result<String> {
-        let now = now_ms();
+        let now = self.now_ms();
         let stream_key = new_stream_key();
         let mut tx = self.pool.begin().await?;
         // Write first: on SQLite a transaction that starts with a read and
@@ -890,7 +890,7 @@ impl Db {
         // private or signed also revokes the playback tokens issued so far
         // (the right-hand sides read the row as it was): whoever was let
         // in under the old rules must ask again under the new ones.
-        let now = now_ms();
+        let now = self.now_ms();
         let updated = sqlx::query(
             "UPDATE channel SET title = COALESCE($1, title), \
              latency_mode = COALESCE($2, latency_mode), enabled = COALESCE($3, enabled), \
@@ -955,7 +955,7 @@ impl Db {
     /// `iat`; tokens without one are refused too) and returns the channel.
     /// [`Error::NotFound`] if there is no such channel.
     pub async fn revoke_playback_tokens(&self, channel_id: &str) -> Result<Channel> {
-        let now = now_ms();
+        let now = self.now_ms();
         let updated = sqlx::query(
             "UPDATE channel SET playback_tokens_not_before_ms = $1, updated_at_ms = $1 \
              WHERE channel_id = $2",
@@ -978,7 +978,7 @@ impl Db {
     /// so far. Returns the channel. [`Error::NotFound`] if there is no such
     /// channel.
     pub async fn rotate_playback_id(&self, channel_id: &str) -> Result<Channel> {
-        let now = now_ms();
+        let now = self.now_ms();
         let updated = sqlx::query(
             "UPDATE channel SET playback_id = $1, playback_tokens_not_before_ms = $2, \
              updated_at_ms = $2 WHERE channel_id = $3",

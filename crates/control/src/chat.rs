@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 
 use crate::db::Db;
 use crate::error::{Error, Result, Violation, map_write, violation};
-use crate::ids::{new_id, now_ms};
+use crate::ids::new_id;
 
 /// Longest chat message, in characters (after trimming).
 pub const CHAT_MESSAGE_MAX_CHARS: usize = 500;
@@ -142,7 +142,7 @@ impl Db {
         .bind(channel_id)
         .bind(user_id)
         .bind(&body)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .execute(&self.pool)
         .await
         .map_err(|e| match violation(&e) {
@@ -197,7 +197,7 @@ impl Db {
             "UPDATE chat_message SET deleted_at_ms = $1 \
              WHERE chat_message_id = $2 AND channel_id = $3 AND deleted_at_ms IS NULL",
         )
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(message_id)
         .bind(channel_id)
         .execute(&self.pool)
@@ -230,7 +230,7 @@ impl Db {
             until_ms: ban.until_ms,
             reason,
             created_by_user_id: ban.created_by_user_id,
-            created_at_ms: now_ms(),
+            created_at_ms: self.now_ms(),
         };
         sqlx::query(
             "INSERT INTO chat_ban (channel_id, user_id, until_ms, reason, created_by_user_id, \
@@ -298,7 +298,7 @@ impl Db {
         )
         .bind(channel_id)
         .bind(user_id)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .execute(&self.pool)
         .await
         .map_err(|e| match violation(&e) {

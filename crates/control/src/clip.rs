@@ -23,7 +23,7 @@ use crate::channel::normalize_title;
 use crate::db::Db;
 use crate::decode;
 use crate::error::{Error, Result, Violation, map_write, violation};
-use crate::ids::{new_id, now_ms};
+use crate::ids::new_id;
 use crate::page::{Page, PageRequest};
 use crate::text_enum::text_enum;
 
@@ -306,7 +306,7 @@ impl Db {
                 )
             }
         };
-        let now = now_ms();
+        let now = self.now_ms();
         let clip = Clip {
             clip_id: new_id(),
             channel_id,
@@ -495,7 +495,7 @@ impl Db {
         let updated =
             sqlx::query("UPDATE clip SET title = $1, updated_at_ms = $2 WHERE clip_id = $3")
                 .bind(&title)
-                .bind(now_ms())
+                .bind(self.now_ms())
                 .bind(clip_id)
                 .execute(&self.pool)
                 .await?;
@@ -517,7 +517,7 @@ impl Db {
              WHERE clip_id = $3 AND status = 'preparing'",
         )
         .bind(to.as_str())
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(clip_id)
         .execute(&self.pool)
         .await?;
@@ -609,7 +609,7 @@ impl Db {
                WHERE q.export_requested_by_user_id = $3 \
                AND q.export_status IN ('pending', 'running')) < $4)",
         )
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(clip_id)
         .bind(requested_by_user_id)
         .bind(max_queued.map(i64::from))
@@ -790,7 +790,7 @@ impl Db {
         )
         .bind(to.as_str())
         .bind(error.map(truncate_error))
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(clip_id)
         .bind(claim_id)
         .execute(&self.pool)

@@ -4,6 +4,7 @@
 //! URL scheme; the only backend-specific code is here (SQLite pragmas, which
 //! migration set to run) and in the schema files.
 
+use crate::clock::Clock;
 use crate::seal::{SEALING_KEY_LEN, Sealer};
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,6 +98,7 @@ pub struct Db {
     backend: Backend,
     pub(crate) passwords: Arc<Passwords>,
     pub(crate) sealer: Arc<Sealer>,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for Db {
@@ -113,6 +115,23 @@ static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
 static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("../../migrations/postgres");
 
 impl Db {
+    /// This handle, reading the time from `clock` (a manual clock in tests;
+    /// the system clock by default).
+    pub fn with_clock(mut self, clock: Clock) -> Db {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock every timestamp, expiry and lease is decided by.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Now, in unix milliseconds, by [`Db::clock`].
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
     /// This handle, sealing and opening stored secrets (stream keys shown
     /// again on the Mux surface) with `key`: the server's key from its data
     /// directory. Without it a random per-process key is used (see
@@ -184,6 +203,7 @@ impl Db {
             backend,
             passwords,
             sealer: Arc::new(Sealer::ephemeral()),
+            clock: Clock::system(),
         })
     }
 

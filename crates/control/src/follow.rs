@@ -11,7 +11,6 @@ use crate::channel::{Channel, channel_from_row};
 use crate::db::Db;
 use crate::decode;
 use crate::error::{Error, Result, Violation, map_write, violation};
-use crate::ids::now_ms;
 
 /// Most rows [`Db::list_following`] and [`Db::browse_live_channels`]
 /// return.
@@ -78,7 +77,7 @@ impl Db {
         )
         .bind(user_id)
         .bind(channel_id)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .execute(&self.pool)
         .await
         .map_err(|e| match violation(&e) {

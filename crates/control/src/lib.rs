@@ -50,6 +50,7 @@ mod asset_file;
 mod channel;
 mod chat;
 mod clip;
+mod clock;
 mod db;
 mod decode;
 mod error;
@@ -95,6 +96,7 @@ pub use clip::{
     CLIP_MAX_DURATION_MS, ClaimedExport, Clip, ClipExportStatus, ClipFilter, ClipSource,
     ClipStatus, ClipViewer, NewClip,
 };
+pub use clock::Clock;
 pub use db::{Backend, Db, DbConfig};
 pub use error::{Error, Result};
 pub use follow::{BROWSE_LIMIT_MAX, FollowedChannel, LiveChannel, SEARCH_MAX_CHARS};

@@ -15,7 +15,7 @@ use sqlx::any::AnyRow;
 use crate::db::Db;
 use crate::decode;
 use crate::error::{Error, Result, Violation, violation};
-use crate::ids::{new_id, now_ms};
+use crate::ids::new_id;
 use crate::page::{Page, PageRequest};
 use crate::text_enum::text_enum;
 
@@ -208,7 +208,7 @@ impl Db {
             live_stream_id: new_id(),
             channel_id: channel_id.to_owned(),
             status: LiveStreamStatus::Connected,
-            started_at_ms: now_ms(),
+            started_at_ms: self.now_ms(),
             active_at_ms: None,
             ended_at_ms: None,
             ingest: IngestInfo::default(),
@@ -272,7 +272,7 @@ impl Db {
              WHERE live_stream_id = $6 AND status <> 'ended'"
         };
         let mut query = sqlx::query(sql)
-            .bind(now_ms())
+            .bind(self.now_ms())
             .bind(ingest.video_codec)
             .bind(ingest.audio_codec)
             // validate_ingest bounded these to i32.
@@ -324,7 +324,7 @@ impl Db {
             "UPDATE live_stream SET status = 'ended', ended_at_ms = $1, end_reason = $2 \
              WHERE live_stream_id = $3 AND status <> 'ended'",
         )
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(truncate_reason(end_reason))
         .bind(live_stream_id)
         .execute(&self.pool)

@@ -14,7 +14,6 @@ use sqlx::any::AnyRow;
 
 use crate::db::Db;
 use crate::error::{Error, Result, Violation, map_write, violation};
-use crate::ids::now_ms;
 use crate::secret::new_playback_id;
 use crate::{Channel, PlaybackPolicy, Visibility, Vod, decode};
 
@@ -155,7 +154,7 @@ impl Db {
         .bind(channel_id)
         .bind(vod_id)
         .bind(policy.as_str())
-        .bind(now_ms())
+        .bind(self.now_ms())
         .execute(&self.pool)
         .await
         .map_err(|e| match violation(&e) {
@@ -196,7 +195,7 @@ impl Db {
             && channel.playback_id == playback_id
             && channel.playback_id_listed
         {
-            let now = now_ms();
+            let now = self.now_ms();
             sqlx::query(
                 "UPDATE channel SET playback_id = $1, playback_id_listed = 0, \
                  playback_tokens_not_before_ms = $2, updated_at_ms = $2 WHERE channel_id = $3",

@@ -821,8 +821,8 @@ mod tests {
             exp: i64,
         }
         // jsonwebtoken checks exp against the real clock.
-        let exp = crate::ids::now_ms() / 1000 + 600;
-        let now_ms = crate::ids::now_ms();
+        let exp = crate::Clock::system().now_ms() / 1000 + 600;
+        let now_ms = crate::Clock::system().now_ms();
         for (alg, jwt_alg) in [
             (SigningAlgorithm::Rs256, Algorithm::RS256),
             (SigningAlgorithm::Es256, Algorithm::ES256),

@@ -8,7 +8,6 @@ use sqlx::any::AnyRow;
 use crate::db::Db;
 use crate::decode;
 use crate::error::{Error, Result, map_write};
-use crate::ids::now_ms;
 
 /// A stored media segment, as recorded in the index.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -107,7 +106,7 @@ impl Db {
         .bind(segment.duration_90k)
         .bind(segment.size_bytes)
         .bind(decode::flag_param(segment.discontinuity))
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(&segment.live_stream_id)
         .bind(&segment.uri)
         .bind(&segment.map_uri)

@@ -22,7 +22,7 @@ use sqlx::any::AnyRow;
 
 use crate::db::Db;
 use crate::error::{Error, Result, Violation, map_write, violation};
-use crate::ids::{new_id, now_ms};
+use crate::ids::new_id;
 use crate::secret::{TOKEN_RANDOM_LEN, hashes_equal, new_token, sha256_hex};
 use crate::user::{User, user_from_row};
 
@@ -102,7 +102,7 @@ impl Db {
         }
         // Bounded above, so the cast and the sum cannot overflow.
         let ttl_ms = ttl.as_millis().max(1) as i64;
-        let now = now_ms();
+        let now = self.now_ms();
         let token = new_token();
         let csrf_token = new_token();
         let session = Session {
@@ -151,7 +151,7 @@ impl Db {
                WHERE s.token_hash = $1 AND s.expires_at_ms > $2"#,
         )
         .bind(&token_hash)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
@@ -204,7 +204,7 @@ impl Db {
              ORDER BY created_at_ms DESC, session_id DESC",
         )
         .bind(user_id)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(session_from_row).collect()
@@ -213,7 +213,7 @@ impl Db {
     /// Deletes every expired session; returns how many.
     pub async fn purge_expired_sessions(&self) -> Result<u64> {
         let deleted = sqlx::query("DELETE FROM session WHERE expires_at_ms <= $1")
-            .bind(now_ms())
+            .bind(self.now_ms())
             .execute(&self.pool)
             .await?;
         if deleted.rows_affected() > 0 {

@@ -29,7 +29,7 @@ use sqlx::any::AnyRow;
 use crate::db::Db;
 use crate::decode;
 use crate::error::{Error, Result, Violation, map_write, violation};
-use crate::ids::{new_id, now_ms};
+use crate::ids::new_id;
 use crate::page::{Page, PageRequest};
 use crate::playback_token::{
     PlaybackAudience, PlaybackClaims, SigningAlgorithm, TokenError, VerifyingKey,
@@ -103,7 +103,7 @@ impl Db {
             owner_user_id: owner_user_id.to_owned(),
             algorithm,
             public_key_pem: pair.public_key_pem.clone(),
-            created_at_ms: now_ms(),
+            created_at_ms: self.now_ms(),
         };
         sqlx::query(
             "INSERT INTO signing_key (signing_key_id, owner_user_id, algorithm, public_key_pem, \
@@ -347,7 +347,7 @@ impl Db {
         }
         let (key_id, private_key_pem) = self.server_signing_key().await?;
         // Bounded above, so the cast cannot overflow.
-        let exp = now_ms() / 1000 + ttl.as_secs() as i64;
+        let exp = self.now_ms() / 1000 + ttl.as_secs() as i64;
         sign_playback_token_for(
             &private_key_pem,
             &key_id,
@@ -392,7 +392,7 @@ impl Db {
         .bind(pair.algorithm.as_str())
         .bind(&pair.public_key_pem)
         .bind(&pair.private_key_pem)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .execute(&self.pool)
         .await;
         match inserted {

@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 
 use crate::db::Db;
 use crate::error::{Error, Result, Violation, map_write, violation};
-use crate::ids::{new_id, now_ms};
+use crate::ids::new_id;
 
 /// Most simulcast targets per channel (Mux's limit is 6).
 pub const SIMULCAST_TARGETS_MAX: u32 = 6;
@@ -109,7 +109,7 @@ impl Db {
             url,
             stream_key: new.stream_key.filter(|k| !k.is_empty()),
             passthrough: new.passthrough,
-            created_at_ms: now_ms(),
+            created_at_ms: self.now_ms(),
         };
         sqlx::query(
             "INSERT INTO simulcast_target (simulcast_target_id, channel_id, url, \

@@ -10,7 +10,7 @@ use sqlx::any::AnyRow;
 use crate::db::Db;
 use crate::decode;
 use crate::error::{Error, Result, Violation, map_write, violation};
-use crate::ids::{new_id, now_ms};
+use crate::ids::new_id;
 use crate::page::{Page, PageRequest};
 use crate::password::validate_password;
 use crate::text_enum::text_enum;
@@ -165,7 +165,7 @@ impl Db {
             username,
             email,
             role: new.role,
-            created_at_ms: now_ms(),
+            created_at_ms: self.now_ms(),
         };
         sqlx::query(
             r#"INSERT INTO "user" (user_id, username, email, password_hash, role, created_at_ms)

@@ -10,7 +10,7 @@ use crate::db::Db;
 use crate::decode;
 use crate::error::{Error, Result, map_write};
 use crate::error::{Violation, violation};
-use crate::ids::{new_id, now_ms};
+use crate::ids::new_id;
 use crate::page::{Page, PageRequest};
 use crate::text_enum::text_enum;
 
@@ -116,7 +116,7 @@ impl Db {
              WHERE ls.live_stream_id = $3",
         )
         .bind(&vod_id)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(live_stream_id)
         .execute(&self.pool)
         .await
@@ -165,7 +165,7 @@ impl Db {
         )
         .bind(duration_ms)
         .bind(segment_count)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(vod_id)
         .execute(&self.pool)
         .await?;

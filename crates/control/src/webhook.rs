@@ -31,7 +31,7 @@ use sqlx::any::AnyRow;
 use crate::db::Db;
 use crate::decode;
 use crate::error::{Error, Result, Violation, map_write, violation};
-use crate::ids::{new_id, now_ms};
+use crate::ids::new_id;
 use crate::page::{Page, PageRequest};
 use crate::secret::new_webhook_secret;
 use crate::text_enum::text_enum;
@@ -558,7 +558,7 @@ impl Db {
     ) -> Result<WebhookEndpoint> {
         let url = validate_url(&new.url)?;
         let event_types = encode_event_types(&new.event_types);
-        let now = now_ms();
+        let now = self.now_ms();
         let endpoint = WebhookEndpoint {
             webhook_endpoint_id: new_id(),
             owner_user_id: owner_user_id.to_owned(),
@@ -688,7 +688,7 @@ impl Db {
         .bind(url)
         .bind(event_types)
         .bind(update.enabled.map(decode::flag_param))
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(webhook_endpoint_id)
         .bind(owner_user_id)
         .bind(update.format.map(|f| f.as_str()))
@@ -716,7 +716,7 @@ impl Db {
              WHERE webhook_endpoint_id = $3 AND owner_user_id = $4",
         )
         .bind(new_webhook_secret())
-        .bind(now_ms())
+        .bind(self.now_ms())
         .bind(webhook_endpoint_id)
         .bind(owner_user_id)
         .execute(&self.pool)
@@ -775,7 +775,7 @@ impl Db {
                 format!("must be at most {WEBHOOK_DATA_MAX_BYTES} bytes of JSON"),
             ));
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let event = WebhookEvent {
             webhook_event_id: new_id(),
             event_type,
@@ -1056,7 +1056,7 @@ impl Db {
         if !(100..=599).contains(&status_code) {
             return Err(Error::invalid("status_code", "must be 100 to 599"));
         }
-        let now = now_ms();
+        let now = self.now_ms();
         sqlx::query(
             "UPDATE webhook_delivery SET status = 'delivered', delivered_at_ms = $1, \
              last_status_code = $2, last_error = NULL, lease_until_ms = NULL, updated_at_ms = $1 \

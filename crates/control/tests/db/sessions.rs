@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use control::testutil::{self, each_backend};
-use control::{Error, SESSION_TTL_MAX};
+use control::{Clock, Error, SESSION_TTL_MAX};
 
 #[tokio::test]
 async fn session_lifecycle_and_csrf() {
@@ -52,6 +52,8 @@ async fn session_lifecycle_and_csrf() {
 #[tokio::test]
 async fn expired_sessions_are_ignored_then_purged() {
     each_backend(async |db| {
+        // Expiry is decided by the database handle's clock: moved, not waited for.
+        let db = db.with_clock(Clock::manual(1_800_000_000_000));
         let alice = testutil::user(&db, "alice").await;
         let short = db
             .create_session(&alice.user_id, Duration::from_millis(1))
@@ -61,7 +63,8 @@ async fn expired_sessions_are_ignored_then_purged() {
             .create_session(&alice.user_id, Duration::from_secs(60))
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(db.session(&short.token).await.unwrap().is_some());
+        db.clock().advance(Duration::from_millis(2));
         assert!(db.session(&short.token).await.unwrap().is_none());
         assert_eq!(db.list_sessions(&alice.user_id).await.unwrap().len(), 1);
         assert_eq!(db.purge_expired_sessions().await.unwrap(), 1);

@@ -2,7 +2,7 @@
 
 use control::testutil::{self, each_backend};
 use control::{
-    ChannelUpdate, ClipSource, Error, IngestInfo, NewChatBan, NewClip, Visibility,
+    ChannelUpdate, ClipSource, Clock, Error, IngestInfo, NewChatBan, NewClip, Visibility,
     normalize_chat_body,
 };
 
@@ -202,6 +202,7 @@ async fn bans_timeouts_and_moderators() {
 #[tokio::test]
 async fn follows_counts_and_following_lists_live_first() {
     each_backend(async |db| {
+        let db = db.with_clock(Clock::manual(1_800_000_000_000));
         let (quiet, _) = testutil::channel(&db, "quiet").await;
         let (loud, _) = testutil::channel(&db, "loud").await;
         let (later, _) = testutil::channel(&db, "later").await;
@@ -219,7 +220,7 @@ async fn follows_counts_and_following_lists_live_first() {
                 .unwrap()
         );
         // Distinct follow times order the list.
-        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        db.clock().advance(std::time::Duration::from_millis(3));
         assert!(
             db.follow_channel(&alice.user_id, &quiet.channel_id)
                 .await
@@ -307,6 +308,7 @@ async fn follows_counts_and_following_lists_live_first() {
 #[tokio::test]
 async fn browse_lists_public_live_channels_vods_and_clips() {
     each_backend(async |db| {
+        let db = db.with_clock(Clock::manual(1_800_000_000_000));
         let alice = testutil::user(&db, "alice").await;
         let mut live = Vec::new();
         for (slug, title) in [
@@ -331,7 +333,7 @@ async fn browse_lists_public_live_channels_vods_and_clips() {
                 .unwrap();
             live.push(channel);
             // Distinct start times order the list.
-            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+            db.clock().advance(std::time::Duration::from_millis(3));
         }
         // Connected but not receiving media: not listed.
         let (idle, _) = testutil::channel(&db, "connecting").await;
