@@ -11,7 +11,7 @@
 //! the segment index (`control`), and its segments are the broadcast's own,
 //! served here (from the hot cache, else storage) only when they belong to
 //! the clip. Times are snapped to segment boundaries when the clip is made
-//! (`live::snap_clip_range`), so the playlists list whole segments.
+//! (`control::snap_clip_range`), so the playlists list whole segments.
 //!
 //! Every route checks signed playback first
 //! ([`crate::playback_auth::check_playback`], `?token=`); playlists carry
@@ -152,7 +152,7 @@ async fn clip_segments_of(
     rendition: &str,
 ) -> Result<Vec<SegmentRecord>, ApiError> {
     let all = state.db.segments(&clip.live_stream_id, rendition).await?;
-    Ok(live::clip_segments(&all, clip.start_ms, clip.end_ms)
+    Ok(control::clip_segments(&all, clip.start_ms, clip.end_ms)
         .into_iter()
         .cloned()
         .collect())

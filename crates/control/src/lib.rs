@@ -50,6 +50,7 @@ mod asset_file;
 mod channel;
 mod chat;
 mod clip;
+mod clip_range;
 mod clock;
 mod db;
 mod decode;
@@ -95,6 +96,10 @@ pub use chat::{
 pub use clip::{
     CLIP_MAX_DURATION_MS, ClaimedExport, Clip, ClipExportStatus, ClipFilter, ClipSource,
     ClipStatus, ClipViewer, NewClip,
+};
+pub use clip_range::{
+    SOURCE_RENDITION, clip_event_data, clip_rendition, clip_segments, clip_timeline,
+    segments_duration_ms, snap_clip_range,
 };
 pub use clock::Clock;
 pub use db::{Backend, Db, DbConfig};

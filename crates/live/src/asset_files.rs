@@ -26,10 +26,10 @@ use tokio::task::JoinHandle;
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::Live;
-use crate::clip_export::{
-    JobError, JobProgress, LeasedJobs, Schedule, clip_rendition, fetch_local_playlist, run_ffmpeg,
-    run_leased,
+use crate::jobs::{
+    JobError, JobProgress, LeasedJobs, Schedule, fetch_local_playlist, run_ffmpeg, run_leased,
 };
+use control::clip_rendition;
 
 /// How the asset-file runner works.
 #[derive(Debug, Clone, PartialEq, Eq)]

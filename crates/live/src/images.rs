@@ -14,7 +14,8 @@ use tokio::process::Command;
 use tokio::sync::Semaphore;
 
 use crate::Live;
-use crate::clip_export::{JobError, clip_rendition, fetch_object, timeline};
+use crate::jobs::{JobError, fetch_object};
+use control::{clip_rendition, clip_timeline as timeline};
 
 /// ffmpeg runs for images at once, per process.
 pub const IMAGE_CONCURRENCY: usize = 2;

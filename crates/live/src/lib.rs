@@ -13,13 +13,13 @@
 mod asset_files;
 mod broadcast;
 mod cleanup;
-mod clip_export;
 mod config;
 mod driver;
 mod end_reason;
 mod error;
 mod images;
 mod ingest_meter;
+pub mod jobs;
 pub mod metrics;
 mod recover;
 mod registry;
@@ -37,10 +37,6 @@ pub use broadcast::{
     MAX_TIMESTAMP_STEP, Measure, Now, Recording, SegmentRecord, Status,
 };
 pub use cleanup::Removed;
-pub use clip_export::{
-    ClipExportConfig, clip_event_data, clip_rendition, clip_segments, enqueue_clip_ready,
-    segments_duration_ms, snap_clip_range, spawn_clip_exporter, spawn_clip_exporter_with,
-};
 pub use config::LiveConfig;
 pub use end_reason::EndReason;
 pub use error::{Error, Result};

@@ -10,7 +10,7 @@ use packager::{BandwidthMeter, MediaPlaylist, Variant, render_master};
 use storage::{Media, keys};
 
 /// Name of the passthrough rendition (the source, remuxed without re-encoding).
-pub const SOURCE_RENDITION: &str = "source";
+pub use control::SOURCE_RENDITION;
 
 /// What the live stream row records of the stream's codecs.
 pub(crate) fn ingest_info(info: &MediaInfo) -> IngestInfo {

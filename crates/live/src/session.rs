@@ -110,6 +110,12 @@ impl Live {
         self.inner.clip_wake.notify_waiters();
     }
 
+    /// What [`Live::wake_clip_exporter`] notifies: the clip export runner
+    /// (the server's worker) waits on it.
+    pub fn clip_exporter_wake(&self) -> Arc<Notify> {
+        self.inner.clip_wake.clone()
+    }
+
     /// Tells this process's asset-file runner to look for work now.
     pub fn wake_asset_file_maker(&self) {
         self.inner.asset_wake.notify_waiters();

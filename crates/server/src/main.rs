@@ -4,6 +4,7 @@
 //! configuration, installs the tracing subscriber, and uses `anyhow`.
 
 mod cli;
+mod clip_export;
 mod commands;
 mod config;
 mod http_server;

@@ -97,7 +97,13 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
         shutdown_rx.clone(),
     ));
     tokio::spawn(crate::sweep::report_orphans(db.clone(), media.clone()));
-    live::spawn_clip_exporter(&live, shutdown_rx.clone());
+    crate::clip_export::spawn_clip_exporter(
+        db.clone(),
+        media.clone(),
+        live.clip_exporter_wake(),
+        crate::clip_export::ClipExportConfig::default(),
+        shutdown_rx.clone(),
+    );
     live::spawn_asset_file_maker(&live, shutdown_rx.clone());
     let outbound = outbound::OutboundPolicy::new(&config.outbound).map_err(anyhow::Error::msg)?;
     tokio::spawn(crate::webhooks::run(

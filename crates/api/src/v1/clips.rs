@@ -225,7 +225,7 @@ async fn create_clip(
 
     // Snap to the segments of the reference rendition.
     let renditions = ctx.db.segment_renditions(&live_stream_id).await?;
-    let Some(rendition) = live::clip_rendition(&renditions) else {
+    let Some(rendition) = control::clip_rendition(&renditions) else {
         return Err(ApiError::invalid(
             "start_s",
             "the source has no media to clip yet",
@@ -233,20 +233,20 @@ async fn create_clip(
     };
     let segments = ctx.db.segments(&live_stream_id, rendition).await?;
     // A ready recording's length is what control checks against.
-    let available_ms = vod_duration_ms.unwrap_or_else(|| live::segments_duration_ms(&segments));
+    let available_ms = vod_duration_ms.unwrap_or_else(|| control::segments_duration_ms(&segments));
     if end_ms > available_ms {
         return Err(ApiError::invalid(
             "end_s",
             format!("the source is {:.3} s long", available_ms as f64 / 1000.0),
         ));
     }
-    let (start_ms, mut end_ms) = live::snap_clip_range(&segments, start_ms, end_ms)
+    let (start_ms, mut end_ms) = control::snap_clip_range(&segments, start_ms, end_ms)
         .ok_or_else(|| ApiError::invalid("start_s", "no media in this range"))?;
     if let Some(duration) = vod_duration_ms {
         // The recording's total may be rounded differently from the sum.
         end_ms = end_ms.min(duration);
     }
-    if live::clip_segments(&segments, start_ms, end_ms)
+    if control::clip_segments(&segments, start_ms, end_ms)
         .iter()
         .all(|s| s.gap)
     {
@@ -291,7 +291,9 @@ async fn create_clip(
     };
     // Instant: its playlist is made from the segment index on request.
     let mut clip = ctx.db.finish_clip(&clip.clip_id).await?;
-    live::enqueue_clip_ready(&ctx.db, &clip).await;
+    if let Err(e) = ctx.db.enqueue_clip_ready(&clip).await {
+        tracing::warn!(error = %e, clip = %clip.clip_id, "cannot enqueue clip.ready");
+    }
     if body.export == Some(ExportFormat::Mp4) {
         clip = ctx
             .db
