@@ -25,12 +25,13 @@ mod recover;
 mod registry;
 mod render;
 mod session;
+mod storyboard;
 mod viewers;
 mod webhook_events;
 
 pub use asset_files::{
-    AssetFileConfig, STORYBOARD_TILE_WIDTH, StoryboardGeometry, files_for_new_recording,
-    is_static_rendition, spawn_asset_file_maker, spawn_asset_file_maker_with,
+    AssetFileConfig, files_for_new_recording, is_static_rendition, spawn_asset_file_maker,
+    spawn_asset_file_maker_with,
 };
 pub use broadcast::{
     Ack, Action, Broadcast, BroadcastConfig, Ending, Input, MAX_TIMESTAMP_BACKSTEP,
@@ -45,4 +46,5 @@ pub use ingest_meter::{IngestMeter, IngestReading};
 pub use registry::{MediaPlaylistView, Playlists, Registry, SessionView};
 pub use render::SOURCE_RENDITION;
 pub use session::{Live, Publish};
+pub use storyboard::{STORYBOARD_TILE_WIDTH, StoryboardGeometry};
 pub use viewers::{VIEWER_TIMEOUT, Viewers};
