@@ -14,6 +14,7 @@ pub mod flv;
 #[doc(hidden)]
 pub mod fuzzing;
 mod h264;
+mod ladder;
 pub mod mp4;
 mod time;
 mod unit;
@@ -22,5 +23,6 @@ pub use aac::AacConfig;
 pub use demux::{DemuxEvent, FlvDemuxer};
 pub use error::{Error, Result};
 pub use h264::{H264Config, NalIter, nal_type};
+pub use ladder::LadderEvent;
 pub use time::Time90k;
 pub use unit::{AccessUnit, MediaInfo, TrackKind};

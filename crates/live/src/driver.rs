@@ -9,12 +9,12 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use av::DemuxEvent;
+use av::LadderEvent;
 use bytes::{Bytes, BytesMut};
 use control::{NewSegment, WebhookEventType};
 use storage::keys;
 use tokio::sync::{Notify, OwnedSemaphorePermit, mpsc, oneshot, watch};
 use tracing::{Instrument, error, info, warn};
-use transcode::{Ladder, LadderEvent};
 
 use crate::broadcast::{
     Action, Broadcast, Ending, Input, Measure, Now, Recording, SegmentRecord, Status,
@@ -22,6 +22,7 @@ use crate::broadcast::{
 use crate::registry::{Attach, Playlists, SessionView};
 use crate::render::{broadcast_key, flush_broadcast, lane};
 use crate::session::{Inner, end_with_retry, has_ended};
+use crate::transcoder::LadderControl;
 use crate::webhook_events::Announcer;
 
 /// The time now, for the core.
@@ -31,7 +32,7 @@ fn now() -> Now {
 
 /// Drops a ladder on a blocking thread: teardown joins its threads (and
 /// reaps ffmpeg), which takes milliseconds the async workers should not.
-fn drop_off_runtime(ladder: Ladder) {
+fn drop_off_runtime(ladder: Box<dyn LadderControl>) {
     tokio::task::spawn_blocking(move || drop(ladder));
 }
 
@@ -78,7 +79,7 @@ pub(crate) struct Driver {
     pub stop: Arc<Notify>,
     /// The channel's ladder preset name.
     pub ladder_preset: String,
-    pub ladder: Option<Ladder>,
+    pub ladder: Option<Box<dyn LadderControl>>,
     pub ladder_rx: Option<mpsc::Receiver<LadderEvent>>,
     /// Held while the ladder runs: bounds concurrent ladders per node.
     pub ladder_permit: Option<OwnedSemaphorePermit>,
@@ -244,8 +245,7 @@ impl Driver {
                 if let Some(ladder) = &mut self.ladder
                     && let Err(e) = ladder.push(&unit)
                 {
-                    self.core
-                        .push(now(), Input::Ladder(LadderEvent::Error(e.to_string())));
+                    self.core.push(now(), Input::Ladder(LadderEvent::Error(e)));
                 }
             }
             Action::DropRung(rung) => {
@@ -357,43 +357,25 @@ impl Driver {
     /// The rungs of the channel's preset below the source, if a ladder slot
     /// is free and the transcoder starts; otherwise none.
     fn start_ladder(&mut self, source: &av::H264Config) -> Vec<(String, u32)> {
-        let transcode = &self.live.transcode;
-        let Some(preset) = transcode.ladder(&self.ladder_preset) else {
-            warn!(preset = %self.ladder_preset, "unknown ladder preset; publishing the source only");
-            return Vec::new();
-        };
-        let rungs = transcode::select_rungs(preset, source, None);
-        if rungs.is_empty() {
-            info!(preset = %self.ladder_preset, "no rung of the ladder is below the source; publishing the source only");
-            return Vec::new();
-        }
         let Ok(permit) = self.live.ladder_slots.clone().try_acquire_owned() else {
             warn!(
-                max_ladders = transcode.effective_max_ladders(),
+                max_ladders = self.live.transcoder.settings().max_ladders,
                 "transcoding capacity reached; publishing the source only"
             );
             crate::metrics::ladder_refused(&self.slug);
             return Vec::new();
         };
-        let (ladder, rx) = match Ladder::start(transcode, source, rungs.clone()) {
-            Ok(x) => x,
-            Err(e) => {
-                error!(error = %e, "cannot start the transcoder; publishing the source only");
-                return Vec::new();
-            }
+        let Some(started) = self
+            .live
+            .transcoder
+            .start_ladder(&self.ladder_preset, source)
+        else {
+            return Vec::new();
         };
-        info!(
-            backend = ?transcode.backend,
-            renditions = ?rungs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
-            "transcoding"
-        );
-        self.ladder = Some(ladder);
-        self.ladder_rx = Some(rx);
+        self.ladder = Some(started.ladder);
+        self.ladder_rx = Some(started.events);
         self.ladder_permit = Some(permit);
-        rungs
-            .into_iter()
-            .map(|r| (r.name, r.bitrate_kbps))
-            .collect()
+        started.rungs
     }
 
     /// A JPEG of a source keyframe, decoded on a blocking thread (one at a
@@ -409,12 +391,13 @@ impl Driver {
         let live = self.live.clone();
         let id = self.live_stream_id.clone();
         let slots = self.live.thumbnail_slots.clone();
+        let transcoder = self.live.transcoder.clone();
         self.thumbnail_job = Some(tokio::spawn(async move {
             let Ok(_slot) = slots.acquire_owned().await else {
                 return;
             };
             let jpeg =
-                tokio::task::spawn_blocking(move || transcode::thumbnail(&config, &unit, 640))
+                tokio::task::spawn_blocking(move || transcoder.thumbnail(&config, &unit, 640))
                     .await;
             let jpeg = match jpeg {
                 Ok(Ok(j)) => j,

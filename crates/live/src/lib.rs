@@ -26,6 +26,7 @@ mod registry;
 mod render;
 mod session;
 mod storyboard;
+mod transcoder;
 mod viewers;
 mod webhook_events;
 
@@ -47,4 +48,5 @@ pub use registry::{MediaPlaylistView, Playlists, Registry, SessionView};
 pub use render::SOURCE_RENDITION;
 pub use session::{Live, Publish};
 pub use storyboard::{STORYBOARD_TILE_WIDTH, StoryboardGeometry};
+pub use transcoder::{LadderControl, NoTranscoder, StartedLadder, TranscodeSettings, Transcoder};
 pub use viewers::{VIEWER_TIMEOUT, Viewers};

@@ -11,12 +11,12 @@ use storage::{HotCache, Media};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, error, info, info_span};
-use transcode::TranscodeConfig;
 
 use crate::broadcast::{Broadcast, BroadcastConfig, Now};
 use crate::driver::Driver;
 use crate::registry::{Attach, Playlists, Registry, SessionView};
 use crate::render::public_prefix;
+use crate::transcoder::Transcoder;
 use crate::viewers::Viewers;
 use crate::webhook_events::Announcer;
 use crate::{EndReason, Error, LiveConfig, Result};
@@ -54,7 +54,8 @@ pub(crate) struct Inner {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Set when the server is stopping: broadcasts end with that reason.
     pub(crate) shutting_down: AtomicBool,
-    pub(crate) transcode: TranscodeConfig,
+    /// Ladders and thumbnails.
+    pub(crate) transcoder: Arc<dyn Transcoder>,
     /// One permit per ladder that may run at once.
     pub(crate) ladder_slots: Arc<Semaphore>,
     /// Thumbnails decode one at a time: a decoder's buffers (and a blocking
@@ -81,9 +82,9 @@ impl Live {
         media: Media,
         public_base_url: Option<String>,
         config: LiveConfig,
-        transcode: TranscodeConfig,
+        transcoder: Arc<dyn Transcoder>,
     ) -> Self {
-        let slots = transcode.effective_max_ladders();
+        let slots = transcoder.settings().max_ladders;
         Live {
             inner: Arc::new(Inner {
                 db,
@@ -93,7 +94,7 @@ impl Live {
                 registry: Registry::default(),
                 tasks: Mutex::new(Vec::new()),
                 shutting_down: AtomicBool::new(false),
-                transcode,
+                transcoder,
                 ladder_slots: Arc::new(Semaphore::new(slots)),
                 thumbnail_slots: Arc::new(Semaphore::new(1)),
                 viewers: Viewers::new(),
@@ -210,7 +211,7 @@ impl Live {
         // gets standard HLS.
         let low_latency = channel.latency_mode == LatencyMode::Low && format == SegmentFormat::Fmp4;
         let config = &inner.config;
-        let thumbnails = &inner.transcode;
+        let transcode = inner.transcoder.settings();
         let broadcast = BroadcastConfig {
             segmenter: SegmenterConfig {
                 target_duration: Time90k::from_secs_f64(config.segment_duration_s),
@@ -236,9 +237,9 @@ impl Live {
             live_playlists: true,
             program_date_time: true,
             measure_ingest: true,
-            thumbnail_interval: Duration::from_secs(thumbnails.thumbnail_interval_s),
-            thumbnail_idle_interval: Duration::from_secs(thumbnails.thumbnail_idle_interval_s),
-            max_ladder_lag: Duration::from_secs_f64(thumbnails.max_lag_s.max(0.0)),
+            thumbnail_interval: transcode.thumbnail_interval,
+            thumbnail_idle_interval: transcode.thumbnail_idle_interval,
+            max_ladder_lag: transcode.max_lag,
             flat: false,
         };
         let driver = Driver {

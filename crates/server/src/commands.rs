@@ -190,7 +190,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 media,
                 None,
                 config.hls.clone(),
-                config.transcode.clone(),
+                // Deleting needs no transcoder.
+                std::sync::Arc::new(live::NoTranscoder),
             );
             let (deleted, removed) = live
                 .delete_vod(&vod_id)

@@ -14,6 +14,7 @@ mod publish;
 mod segment;
 mod serve;
 mod sweep;
+mod transcoder;
 mod webhooks;
 
 use clap::Parser;

@@ -35,7 +35,9 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
         media.clone(),
         public_base_url,
         config.hls.clone(),
-        config.transcode.clone(),
+        std::sync::Arc::new(crate::transcoder::MediaTranscoder::new(
+            config.transcode.clone(),
+        )),
     );
     // Before publishers arrive: build GStreamer's plugin registry (seconds
     // on a cold machine) and check the transcoder's elements, so the first

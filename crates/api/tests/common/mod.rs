@@ -120,7 +120,7 @@ impl TestApp {
             media.clone(),
             None,
             live::LiveConfig::default(),
-            transcode::TranscodeConfig::default(),
+            std::sync::Arc::new(live::NoTranscoder),
         );
         let state = api::AppState::new((*db).clone(), media, live);
         let router = api::router(state.clone(), options)

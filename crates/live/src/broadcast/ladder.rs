@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
+use av::LadderEvent;
 use av::{H264Config, MediaInfo};
 use tracing::{error, warn};
-use transcode::LadderEvent;
 
 use super::rendition::{Changes, Rendition};
 use super::{Action, Broadcast, LADDER_WARM_UP, LadderRun, Measure, Now, Phase};

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use av::LadderEvent;
 use av::{AccessUnit, DemuxEvent, H264Config, Time90k};
 use bytes::Bytes;
 use control::IngestInfo;
 use packager::SegmenterConfig;
-use transcode::LadderEvent;
 
 use crate::EndReason;
 use crate::ingest_meter::IngestReading;

@@ -3,11 +3,11 @@
 
 use std::time::{Duration, Instant};
 
+use av::LadderEvent;
 use av::flv::FileReader;
 use av::{AccessUnit, DemuxEvent, FlvDemuxer, Time90k, TrackKind};
 use bytes::Bytes;
 use packager::{SegmentFormat, SegmenterConfig};
-use transcode::LadderEvent;
 
 use std::sync::Arc;
 
