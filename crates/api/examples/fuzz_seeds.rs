@@ -124,9 +124,8 @@ fn main() {
         }
 
         // rtmp_session: a whole publish (connect, publish, media,
-        // unpublish), read in 16- and 128-byte pieces (rml_rtmp drops media
-        // that arrives in the read that asks to publish, before the answer,
-        // as an encoder that waited for `NetStream.Publish.Start` never sends).
+        // unpublish), read in 16- and 128-byte pieces, with the media sent
+        // after `NetStream.Publish.Start` as encoders do.
         let media: Vec<(bool, u32, Bytes)> = head
             .iter()
             .filter(|t| t.kind != TagKind::Script)
@@ -134,7 +133,7 @@ fn main() {
             .collect();
         for read_size_byte in [0u8, 7] {
             let seed = ingest::fuzzing::publish_seed("stream-key", &media, read_size_byte)
-                .expect("an rml_rtmp client publishes to the ingest core");
+                .expect("the scripted client publishes to the ingest core");
             write(
                 &dir,
                 "rtmp_session",

@@ -1,5 +1,7 @@
-//! The sans-IO core of one RTMP connection: handshake, session (rml_rtmp),
-//! and FLV tag bodies → [`av::DemuxEvent`]s.
+//! The sans-IO core of one RTMP connection: our RTMP session
+//! ([`crate::rtmp::session`]) with this server's policy on top (which apps,
+//! one publish per connection, no playback), and FLV tag bodies →
+//! [`av::DemuxEvent`]s.
 //!
 //! Feed received bytes to [`Connection::push`], then drain
 //! [`Connection::take_outbound`] (bytes to write, in order) and
@@ -11,12 +13,10 @@ use std::collections::VecDeque;
 
 use av::{DemuxEvent, FlvDemuxer};
 use bytes::Bytes;
-use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
-use rml_rtmp::sessions::{
-    ServerSession, ServerSessionConfig, ServerSessionEvent, ServerSessionResult,
-};
 
-use crate::chunk_guard::ChunkGuard;
+use crate::rtmp::amf0::Value;
+use crate::rtmp::chunk_reader::ChunkLimits;
+use crate::rtmp::session::{MediaKind, Session, SessionConfig, SessionEvent};
 use crate::{Error, IngestConfig, Result};
 
 /// Chunk streams a publisher may have messages in progress on at once (OBS
@@ -31,7 +31,7 @@ pub enum Event {
     PublishRequested { request_id: u32, stream_key: String },
     /// Media of the accepted publish.
     Media(DemuxEvent),
-    /// The client ended its publish (`FCUnpublish`/`deleteStream`).
+    /// The client ended its publish (`deleteStream`/`closeStream`).
     PublishFinished,
 }
 
@@ -50,18 +50,12 @@ impl std::fmt::Debug for Event {
     }
 }
 
-enum State {
-    Handshaking(Box<Handshake>),
-    Session(Box<ServerSession>),
-    Closed,
-}
-
 /// Publishing progress of a connection.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 enum PublishState {
     None,
-    /// `publish` received, answer pending. rml_rtmp drops media sent on a
-    /// stream before its publish is accepted, so an encoder must wait for
+    /// `publish` received, answer pending. Media sent on a stream before
+    /// its publish is accepted is dropped, so an encoder must wait for
     /// `NetStream.Publish.Start` (OBS, ffmpeg and GStreamer do).
     Requested,
     Accepted,
@@ -70,41 +64,49 @@ enum PublishState {
 /// One RTMP connection's protocol state.
 pub struct Connection {
     apps: Vec<String>,
-    session_config: ServerSessionConfig,
-    state: State,
-    outbound: Vec<Bytes>,
+    session: Session,
     events: VecDeque<Event>,
     /// Where the connection is in publishing.
     publish: PublishState,
     demux: FlvDemuxer,
     bytes_received: u64,
-    /// Bounds on the chunk stream, checked before rml_rtmp parses it.
-    guard: ChunkGuard,
+    /// Set by the first error; nothing is read after it.
+    failed: bool,
     /// Message type ids already logged as unknown (a 256-bit set).
     unknown_types: [u64; 4],
 }
 
 impl Connection {
     pub fn new(config: &IngestConfig) -> Self {
-        let mut session_config = ServerSessionConfig::new();
-        session_config.chunk_size = config.chunk_size;
+        Connection::with_id(config, 0)
+    }
+
+    /// A connection whose errors name it `connection` (the number in its
+    /// log span).
+    pub fn with_id(config: &IngestConfig, connection: u64) -> Self {
+        let session = Session::new(SessionConfig {
+            connection,
+            chunk_size: config.chunk_size,
+            limits: ChunkLimits {
+                max_message_bytes: config.max_message_bytes,
+                max_chunk_streams: MAX_CHUNK_STREAMS,
+            },
+        });
         Connection {
             apps: config.apps(),
-            session_config,
-            state: State::Handshaking(Box::new(Handshake::new(PeerType::Server))),
-            outbound: Vec::new(),
+            session,
             events: VecDeque::new(),
             publish: PublishState::None,
             demux: FlvDemuxer::new(),
             bytes_received: 0,
-            guard: ChunkGuard::new(config.max_message_bytes, MAX_CHUNK_STREAMS),
+            failed: false,
             unknown_types: [0; 4],
         }
     }
 
     /// True once the handshake completed.
     pub fn is_established(&self) -> bool {
-        matches!(self.state, State::Session(_))
+        self.session.is_established()
     }
 
     /// True once a publish was accepted.
@@ -121,167 +123,90 @@ impl Connection {
     /// unusable and must be closed; events queued before the error remain
     /// available.
     pub fn push(&mut self, input: &[u8]) -> Result<()> {
-        let offset = self.bytes_received;
-        self.bytes_received += input.len() as u64;
-        // rml_rtmp 0.8 can panic on some malformed input (e.g. an AMF0 data
-        // message holding only "@setDataFrame" indexes past its end). Such a
-        // panic must cost only this connection: it becomes a protocol error
-        // and the connection is closed. Our own state is not reused after.
-        let result =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.push_inner(input)))
-                .unwrap_or_else(|_| {
-                    Err(Error::Protocol(
-                        "malformed RTMP message (parser panicked)".into(),
-                    ))
-                });
+        self.bytes_received = self.bytes_received.saturating_add(input.len() as u64);
+        let result = self.push_inner(input);
         if result.is_err() {
-            self.state = State::Closed;
+            self.failed = true;
         }
-        result.map_err(|e| match e {
-            Error::Protocol(msg) => {
-                Error::Protocol(format!("{msg} (in bytes from offset {offset})"))
-            }
-            other => other,
-        })
+        result
     }
 
     fn push_inner(&mut self, input: &[u8]) -> Result<()> {
-        match &mut self.state {
-            State::Closed => Err(Error::Protocol("connection already closed".into())),
-            State::Handshaking(hs) => {
-                let result = hs
-                    .process_bytes(input)
-                    .map_err(|e| Error::Handshake(e.to_string()))?;
-                match result {
-                    HandshakeProcessResult::InProgress { response_bytes } => {
-                        self.send(response_bytes);
-                        Ok(())
-                    }
-                    HandshakeProcessResult::Completed {
-                        response_bytes,
-                        remaining_bytes,
-                    } => {
-                        self.send(response_bytes);
-                        let (session, results) = ServerSession::new(self.session_config.clone())
-                            .map_err(|e| Error::Protocol(e.to_string()))?;
-                        self.state = State::Session(Box::new(session));
-                        self.handle_results(results)?;
-                        if !remaining_bytes.is_empty() {
-                            self.push_inner(&remaining_bytes)?;
-                        }
-                        Ok(())
-                    }
-                }
-            }
-            State::Session(session) => {
-                self.guard.push(input)?;
-                let results = session
-                    .handle_input(input)
-                    .map_err(|e| Error::Protocol(e.to_string()))?;
-                self.handle_results(results)
-            }
+        self.check_usable()?;
+        self.session.push(input)?;
+        while let Some(event) = self.session.poll()? {
+            self.handle(event)?;
         }
+        Ok(())
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        if self.failed {
+            return Err(Error::Invalid {
+                connection: self.session.connection(),
+                offset: self.bytes_received,
+                context: "connection already closed after an error".into(),
+            });
+        }
+        Ok(())
     }
 
     /// Accepts the publish request `request_id`.
     pub fn accept_publish(&mut self, request_id: u32) -> Result<()> {
-        let results = self
-            .session()?
-            .accept_request(request_id)
-            .map_err(|e| Error::Protocol(e.to_string()))?;
+        self.check_usable()?;
+        self.session.accept_publish(request_id)?;
         self.publish = PublishState::Accepted;
-        self.handle_results(results)
+        Ok(())
     }
 
     /// Refuses the publish request `request_id`, telling the client why in a
     /// `NetStream.Publish.*` status. The caller closes the connection after
     /// writing the outbound bytes.
     pub fn reject_publish(&mut self, request_id: u32, code: &str, description: &str) -> Result<()> {
-        let results = self
-            .session()?
-            .reject_request(request_id, code, description)
-            .map_err(|e| Error::Protocol(e.to_string()))?;
-        self.handle_results(results)
+        self.check_usable()?;
+        self.session.reject_publish(request_id, code, description)
     }
 
     /// Bytes to write to the socket, in order.
     pub fn take_outbound(&mut self) -> Vec<Bytes> {
-        std::mem::take(&mut self.outbound)
+        self.session.take_outbound()
     }
 
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
-    fn session(&mut self) -> Result<&mut ServerSession> {
-        match &mut self.state {
-            State::Session(s) => Ok(s),
-            _ => Err(Error::Protocol("no RTMP session".into())),
-        }
-    }
-
-    fn send(&mut self, bytes: Vec<u8>) {
-        if !bytes.is_empty() {
-            self.outbound.push(Bytes::from(bytes));
-        }
-    }
-
-    fn handle_results(&mut self, results: Vec<ServerSessionResult>) -> Result<()> {
-        for result in results {
-            match result {
-                ServerSessionResult::OutboundResponse(packet) => self.send(packet.bytes),
-                ServerSessionResult::RaisedEvent(event) => self.handle_event(event)?,
-                ServerSessionResult::UnhandleableMessageReceived(payload) => {
-                    // RTMP peers ignore message types they do not know; said
-                    // once per type and connection so it cannot flood the log.
-                    let (word, bit) = (usize::from(payload.type_id / 64), payload.type_id % 64);
-                    if self.unknown_types[word] & (1 << bit) == 0 {
-                        self.unknown_types[word] |= 1 << bit;
-                        tracing::info!(
-                            type_id = payload.type_id,
-                            "ignoring RTMP messages of unknown type {}",
-                            payload.type_id
-                        );
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn handle_event(&mut self, event: ServerSessionEvent) -> Result<()> {
+    fn handle(&mut self, event: SessionEvent) -> Result<()> {
         match event {
-            ServerSessionEvent::ConnectionRequested {
-                request_id,
-                app_name,
-            } => {
-                if !self.apps.iter().any(|a| a == app_name.trim_matches('/')) {
-                    let results = self
-                        .session()?
-                        .reject_request(
-                            request_id,
-                            "NetConnection.Connect.Rejected",
-                            &format!("unknown application {app_name:?}"),
-                        )
-                        .map_err(|e| Error::Protocol(e.to_string()))?;
-                    self.handle_results(results)?;
-                    return Err(Error::UnknownApp(app_name));
+            SessionEvent::Connect { app } => {
+                if !self.apps.contains(&app) {
+                    self.session.reject_connect(
+                        "NetConnection.Connect.Rejected",
+                        &format!("unknown application {app:?}"),
+                    )?;
+                    return Err(Error::UnknownApp(app));
                 }
-                let results = self
-                    .session()?
-                    .accept_request(request_id)
-                    .map_err(|e| Error::Protocol(e.to_string()))?;
-                self.handle_results(results)
+                let encoder = self
+                    .session
+                    .connect_request()
+                    .and_then(|c| c.property("flashVer"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown");
+                tracing::info!(%app, %encoder, "RTMP client connected to app {app:?}");
+                // Capabilities negotiated in `connect` (Enhanced RTMP's
+                // `fourCcList`, `capsEx`) are answered here.
+                self.session.accept_connect(Vec::new())
             }
-            ServerSessionEvent::PublishStreamRequested {
+            SessionEvent::PublishRequested {
                 request_id,
                 stream_key,
-                ..
             } => {
                 if self.publish != PublishState::None {
-                    return Err(Error::Protocol(
-                        "second publish on a connection that is already publishing".into(),
-                    ));
+                    return Err(Error::Invalid {
+                        connection: self.session.connection(),
+                        offset: self.bytes_received,
+                        context: "second publish on a connection that is already publishing".into(),
+                    });
                 }
                 self.publish = PublishState::Requested;
                 // Some encoders append query parameters to the key; they are not part of it.
@@ -292,53 +217,48 @@ impl Connection {
                 });
                 Ok(())
             }
-            ServerSessionEvent::PublishStreamFinished { .. } => {
+            SessionEvent::PublishFinished => {
                 if std::mem::replace(&mut self.publish, PublishState::None) != PublishState::None {
                     self.events.push_back(Event::PublishFinished);
                 }
                 Ok(())
             }
-            ServerSessionEvent::VideoDataReceived {
-                data, timestamp, ..
+            SessionEvent::Media {
+                kind,
+                timestamp_ms,
+                body,
             } => {
-                if self.publish != PublishState::None
-                    && let Some(ev) = self.demux.push_video(timestamp.value, data)?
-                {
-                    self.events.push_back(Event::Media(ev));
+                if self.publish == PublishState::None {
+                    return Ok(());
+                }
+                let event = match kind {
+                    MediaKind::Video => self.demux.push_video(timestamp_ms, body)?,
+                    MediaKind::Audio => self.demux.push_audio(timestamp_ms, body)?,
+                };
+                if let Some(event) = event {
+                    self.events.push_back(Event::Media(event));
                 }
                 Ok(())
             }
-            ServerSessionEvent::AudioDataReceived {
-                data, timestamp, ..
-            } => {
-                if self.publish != PublishState::None
-                    && let Some(ev) = self.demux.push_audio(timestamp.value, data)?
-                {
-                    self.events.push_back(Event::Media(ev));
-                }
-                Ok(())
-            }
-            ServerSessionEvent::PlayStreamRequested { request_id, .. } => {
+            SessionEvent::PlayRequested { message_stream_id } => {
                 // This server ingests only; viewers use HLS.
-                let results = self
-                    .session()?
-                    .reject_request(
-                        request_id,
-                        "NetStream.Play.Failed",
-                        "playback over RTMP is not supported; use HLS",
-                    )
-                    .map_err(|e| Error::Protocol(e.to_string()))?;
-                self.handle_results(results)
+                self.session.reject_play(
+                    message_stream_id,
+                    "NetStream.Play.Failed",
+                    "playback over RTMP is not supported; use HLS",
+                );
+                Ok(())
             }
-            // rml_rtmp 0.8 never raises ReleaseStreamRequested (releaseStream
-            // arrives as an unhandled command, which needs no answer).
-            ServerSessionEvent::ReleaseStreamRequested { .. }
-            | ServerSessionEvent::StreamMetadataChanged { .. }
-            | ServerSessionEvent::ClientChunkSizeChanged { .. }
-            | ServerSessionEvent::UnhandleableAmf0Command { .. }
-            | ServerSessionEvent::PlayStreamFinished { .. }
-            | ServerSessionEvent::AcknowledgementReceived { .. }
-            | ServerSessionEvent::PingResponseReceived { .. } => Ok(()),
+            SessionEvent::Ignored { type_id } => {
+                // RTMP peers ignore message types they do not know; said
+                // once per type and connection so it cannot flood the log.
+                let (word, bit) = (usize::from(type_id / 64), type_id % 64);
+                if self.unknown_types[word] & (1 << bit) == 0 {
+                    self.unknown_types[word] |= 1 << bit;
+                    tracing::info!(type_id, "ignoring RTMP messages of unknown type {type_id}");
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -346,13 +266,18 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rtmp::Message;
+    use crate::rtmp::amf0;
+    use crate::testutil::string;
+    use rml_rtmp::handshake::{Handshake, HandshakeProcessResult, PeerType};
     use rml_rtmp::sessions::{
         ClientSession, ClientSessionConfig, ClientSessionEvent, ClientSessionResult,
         PublishRequestType,
     };
     use rml_rtmp::time::RtmpTimestamp;
 
-    /// An rml_rtmp client wired to a server `Connection` in memory.
+    /// An rml_rtmp client (an independent implementation) wired to a
+    /// server `Connection` in memory.
     struct Pair {
         client: ClientSession,
         server: Connection,
@@ -361,7 +286,8 @@ mod tests {
     }
 
     impl Pair {
-        /// Handshakes and connects to `app`.
+        /// Handshakes (rml_rtmp's client sends a digest C1) and connects
+        /// to `app`.
         fn connect(app: &str) -> Result<Pair> {
             let mut server = Connection::new(&IngestConfig::default());
             let mut hs = Handshake::new(PeerType::Client);
@@ -369,11 +295,7 @@ mod tests {
             let mut leftover = Vec::new();
             for _ in 0..4 {
                 server.push(&to_server)?;
-                let from_server: Vec<u8> = server
-                    .take_outbound()
-                    .iter()
-                    .flat_map(|b| b.to_vec())
-                    .collect();
+                let from_server: Vec<u8> = server.take_outbound().concat();
                 match hs.process_bytes(&from_server).unwrap() {
                     HandshakeProcessResult::InProgress { response_bytes } => {
                         to_server = response_bytes
@@ -397,8 +319,11 @@ mod tests {
                 server_events: Vec::new(),
             };
             pair.exchange(results)?;
-            let results = pair.client.handle_input(&leftover).unwrap();
-            pair.exchange(results)?;
+            let mut pending = pair.client.handle_input(&leftover).unwrap();
+            for b in pair.server.take_outbound() {
+                pending.extend(pair.client.handle_input(&b).unwrap());
+            }
+            pair.exchange(pending)?;
             let r = pair.client.request_connection(app.to_string()).unwrap();
             pair.exchange(vec![r])?;
             Ok(pair)
@@ -408,9 +333,6 @@ mod tests {
         fn exchange(&mut self, results: Vec<ClientSessionResult>) -> Result<()> {
             let mut pending = results;
             for _ in 0..16 {
-                if pending.is_empty() {
-                    return Ok(());
-                }
                 for r in std::mem::take(&mut pending) {
                     match r {
                         ClientSessionResult::OutboundResponse(p) => self.server.push(&p.bytes)?,
@@ -424,8 +346,29 @@ mod tests {
                 for b in self.server.take_outbound() {
                     pending.extend(self.client.handle_input(&b).unwrap());
                 }
+                if pending.is_empty() {
+                    return Ok(());
+                }
             }
             panic!("client and server kept talking");
+        }
+
+        /// Requests publishing `key`; returns the request id.
+        fn request_publish(&mut self, key: &str) -> u32 {
+            let r = self
+                .client
+                .request_publishing(key.into(), PublishRequestType::Live)
+                .unwrap();
+            self.exchange(vec![r]).unwrap();
+            match self.server_events.pop() {
+                Some(Event::PublishRequested { request_id, .. }) => request_id,
+                other => panic!("{other:?}"),
+            }
+        }
+
+        fn accept(&mut self, request_id: u32) {
+            self.server.accept_publish(request_id).unwrap();
+            self.exchange(Vec::new()).unwrap();
         }
     }
 
@@ -449,24 +392,21 @@ mod tests {
             panic!("{:?}", p.server_events)
         };
         assert_eq!(stream_key, "secret-key");
-        p.server.accept_publish(request_id).unwrap();
-        let back: Vec<_> = p.server.take_outbound();
-        for b in back {
-            let results = p.client.handle_input(&b).unwrap();
-            p.exchange(results).unwrap();
-        }
+        assert!(!p.server.is_publishing());
+        p.accept(request_id);
+        assert!(p.server.is_publishing());
         assert!(
             p.client_events
                 .contains(&ClientSessionEvent::PublishRequestAccepted)
         );
 
-        let asc = bytes::Bytes::from_static(&[0xaf, 0x00, 0x11, 0x90]);
+        let asc = Bytes::from_static(&[0xaf, 0x00, 0x11, 0x90]);
         let r = p
             .client
             .publish_audio_data(asc, RtmpTimestamp::new(0), false)
             .unwrap();
         p.exchange(vec![r]).unwrap();
-        let frame = bytes::Bytes::from_static(&[0xaf, 0x01, 0x21, 0x00, 0x49]);
+        let frame = Bytes::from_static(&[0xaf, 0x01, 0x21, 0x00, 0x49]);
         let r = p
             .client
             .publish_audio_data(frame, RtmpTimestamp::new(21), false)
@@ -498,20 +438,9 @@ mod tests {
     #[test]
     fn unsupported_codec_is_named() {
         let mut p = Pair::connect("live").unwrap();
-        let r = p
-            .client
-            .request_publishing("k".into(), PublishRequestType::Live)
-            .unwrap();
-        p.exchange(vec![r]).unwrap();
-        let Some(Event::PublishRequested { request_id, .. }) = p.server_events.pop() else {
-            panic!()
-        };
-        p.server.accept_publish(request_id).unwrap();
-        for b in p.server.take_outbound() {
-            let results = p.client.handle_input(&b).unwrap();
-            p.exchange(results).unwrap();
-        }
-        let mp3 = bytes::Bytes::from_static(&[0x2f, 0xff, 0xfb]);
+        let request_id = p.request_publish("k");
+        p.accept(request_id);
+        let mp3 = Bytes::from_static(&[0x2f, 0xff, 0xfb]);
         let r = p
             .client
             .publish_audio_data(mp3, RtmpTimestamp::new(0), false)
@@ -524,32 +453,44 @@ mod tests {
             err.to_string(),
             "unsupported audio codec MP3 (only AAC is supported)"
         );
-    }
-
-    #[test]
-    fn parser_panic_costs_only_the_connection() {
-        // rml_rtmp 0.8 indexes past the end of an AMF0 data message that
-        // holds only "@setDataFrame"; that must be a protocol error here.
-        let mut p = Pair::connect("live").unwrap();
-        let message = rml_rtmp::messages::RtmpMessage::Amf0Data {
-            values: vec![rml_amf0::Amf0Value::Utf8String("@setDataFrame".into())],
-        };
-        let payload = message
-            .into_message_payload(RtmpTimestamp::new(0), 1)
-            .unwrap();
-        let mut serializer = rml_rtmp::chunk_io::ChunkSerializer::new();
-        let packet = serializer.serialize(&payload, true, false).unwrap();
-        let err = p.server.push(&packet.bytes).unwrap_err();
-        assert!(err.to_string().contains("parser panicked"), "{err}");
         assert!(p.server.push(&[0]).is_err(), "the connection stays closed");
     }
 
     #[test]
     fn handshake_garbage_is_an_error() {
-        let mut c = Connection::new(&IngestConfig::default());
+        let mut c = Connection::with_id(&IngestConfig::default(), 4);
         let err = c.push(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap_err();
-        assert!(matches!(err, Error::Handshake(_)), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::Handshake {
+                    connection: 4,
+                    offset: 0,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("HTTP"), "{err}");
         // The connection stays closed.
         assert!(c.push(&[3]).is_err());
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_stream_key() {
+        let event = Event::PublishRequested {
+            request_id: 1,
+            stream_key: "sk-secret".into(),
+        };
+        assert!(!format!("{event:?}").contains("sk-secret"));
+        let m = Message {
+            csid: 3,
+            message_stream_id: 1,
+            type_id: 20,
+            timestamp_ms: 0,
+            payload: Bytes::from(amf0::encode_all(&[string("publish"), string("sk-secret")])),
+            offset: 0,
+        };
+        assert!(!format!("{m:?}").contains("sk-secret"));
     }
 }

@@ -324,7 +324,7 @@ async fn handle<H: PublishHandler>(
     handler: &H,
 ) -> Result<Closed, ConnError> {
     let _ = socket.set_nodelay(true);
-    let mut conn = Connection::new(config);
+    let mut conn = Connection::with_id(config, conn_id);
     // Small until the client publishes: a connection that never gets that
     // far (a port scan, a thousand idle sockets) costs a few KiB.
     let mut buf = BytesMut::with_capacity(4 * 1024);
