@@ -43,7 +43,7 @@ async fn a_publisher_that_comes_back_continues_the_broadcast() {
     let url = format!("{}/{}", ch.rtmp_url, ch.stream_key);
     let mut first = Publisher::ffmpeg("h264_aac_360p30_nobframes.flv", &url, 20);
     let media_url = wait_for_media_url(&server, &ch.playback_id, Duration::from_secs(10)).await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    wait_for_segments(&server, &media_url, 3, Duration::from_secs(15)).await;
     first.kill();
     wait_for_status(
         &server,
@@ -106,7 +106,7 @@ async fn a_publisher_that_does_not_come_back_ends_the_broadcast_after_the_window
     let url = format!("{}/{}", ch.rtmp_url, ch.stream_key);
     let mut publisher = Publisher::ffmpeg("h264_aac_360p30_nobframes.flv", &url, 20);
     let media_url = wait_for_media_url(&server, &ch.playback_id, Duration::from_secs(10)).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_for_segments(&server, &media_url, 2, Duration::from_secs(15)).await;
     let dropped = Instant::now();
     publisher.kill();
     wait_for_status(

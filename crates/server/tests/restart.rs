@@ -56,8 +56,8 @@ async fn sigterm_finishes_the_broadcast_and_exits_cleanly() {
         &format!("{}/{}", ch.rtmp_url, ch.stream_key),
         20,
     );
-    wait_for_media_url(&server, &ch.playback_id, Duration::from_secs(5)).await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    let media_url = wait_for_media_url(&server, &ch.playback_id, Duration::from_secs(5)).await;
+    wait_for_segments(&server, &media_url, 3, Duration::from_secs(15)).await;
     let status = server.stop();
     assert!(
         status.success(),
@@ -84,7 +84,7 @@ async fn kill_9_then_restart_finalizes_the_broadcast() {
     );
     let first_media_url =
         wait_for_media_url(&server, &ch.playback_id, Duration::from_secs(5)).await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    wait_for_segments(&server, &first_media_url, 3, Duration::from_secs(15)).await;
     server.kill();
     let (ok, _) = publisher.wait(Duration::from_secs(10));
     assert!(!ok, "the publisher must notice the server died");

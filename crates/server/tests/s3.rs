@@ -238,7 +238,7 @@ async fn a_store_outage_loses_nothing() {
         34,
     );
     let media_url = wait_for_media_url(&server, &ch.playback_id, Duration::from_secs(10)).await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    wait_for_segments(&server, &media_url, 3, Duration::from_secs(15)).await;
     // 20 s during which the store refuses every connection.
     let outage = proxy.outage(ProxyMode::Refuse, Duration::from_secs(20));
 

@@ -605,6 +605,28 @@ pub async fn wait_for_media_url(server: &Server, playback_id: &str, timeout: Dur
     server.url(&format!("/hls/{playback_id}/{variant}"))
 }
 
+/// Waits until the live media playlist at `media_url` has listed `n`
+/// segments since the broadcast began (media sequence + listed), at most
+/// `timeout`; returns the count. For "let some media go by" without a
+/// fixed sleep.
+pub async fn wait_for_segments(server: &Server, media_url: &str, n: u64, timeout: Duration) -> u64 {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (_, _, _, body) = get(media_url).await;
+        let text = String::from_utf8_lossy(&body);
+        let count = media_sequence(&text) + playlist_segments(&text).len() as u64;
+        if count >= n {
+            return count;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{count} of {n} segments after {timeout:?}:\n{text}\nlog:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The URL of `uri` relative to the playlist at `playlist_url`.
 pub fn resolve(playlist_url: &str, uri: &str) -> String {
     let base = playlist_url
