@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use control::Db;
-use live::Live;
+use live::Origin;
 use storage::Media;
 
 /// Everything a handler may need. Cheap to clone.
@@ -12,7 +12,8 @@ pub struct AppState {
     pub db: Db,
     /// Storage reads (pending uploads from the spool, then the store).
     pub media: Media,
-    pub live: Live,
+    /// What the API may see and do of this node's live streams.
+    pub live: Origin,
     /// The origin's short-lived caches; one set per application, not per
     /// process (tests run several applications in one process).
     pub(crate) caches: Arc<OriginCaches>,
@@ -22,7 +23,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(db: Db, media: Media, live: Live) -> AppState {
+    pub fn new(db: Db, media: Media, live: Origin) -> AppState {
         AppState {
             db,
             media,

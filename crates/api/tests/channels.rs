@@ -855,7 +855,7 @@ async fn disable_refuses_publish_and_cuts_the_broadcast() {
         // Go live (what ingest does after authorizing the key).
         let channel = app.db.channel_by_stream_key(&key).await.unwrap().unwrap();
         assert!(channel.enabled);
-        let publish = app.state.live.start(&channel, 8).await.expect("start");
+        let publish = app.live.start(&channel, 8).await.expect("start");
         let live_stream_id = publish.live_stream_id.clone();
         let r = app
             .get(&format!("/api/v1/channels/{id}"), &Auth::None)
@@ -979,7 +979,7 @@ async fn live_streams_stats_and_complete() {
         assert_eq!(r.json["data"], json!([]));
 
         // A broadcast with media and stats.
-        let first = app.state.live.start(&channel, 8).await.expect("start");
+        let first = app.live.start(&channel, 8).await.expect("start");
         let first_id = first.live_stream_id.clone();
         app.db
             .set_live_stream_active(
@@ -1056,7 +1056,7 @@ async fn live_streams_stats_and_complete() {
 
         // A second broadcast, ended by an admin.
         wait_session_gone(&app, &id).await;
-        let second = app.state.live.start(&channel, 8).await.expect("restart");
+        let second = app.live.start(&channel, 8).await.expect("restart");
         let second_id = second.live_stream_id.clone();
         assert_ne!(second_id, first_id);
         let r = app

@@ -142,7 +142,7 @@ pub async fn run(resolved: Resolved) -> anyhow::Result<()> {
         web_dir: (!config.web_dir.is_empty()).then(|| PathBuf::from(&config.web_dir)),
     };
     let app = api::router(
-        api::AppState::new(db.clone(), media.clone(), live.clone()),
+        api::AppState::new(db.clone(), media.clone(), live.origin()),
         api_options,
     );
     // Prometheus: on the main port (guarded), or on its own address.

@@ -30,6 +30,9 @@ pub struct TestApp {
     pub backend: Backend,
     pub db: TestDb,
     pub state: api::AppState,
+    /// The live side itself, for tests that start broadcasts (the API holds
+    /// only its narrow `Origin` view).
+    pub live: live::Live,
     pub media_dir: tempfile::TempDir,
     router: Router,
 }
@@ -122,13 +125,14 @@ impl TestApp {
             live::LiveConfig::default(),
             std::sync::Arc::new(live::NoTranscoder),
         );
-        let state = api::AppState::new((*db).clone(), media, live);
+        let state = api::AppState::new((*db).clone(), media, live.origin());
         let router = api::router(state.clone(), options)
             .layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
         Some(TestApp {
             backend,
             db,
             state,
+            live,
             media_dir,
             router,
         })
