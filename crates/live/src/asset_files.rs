@@ -27,7 +27,8 @@ use tracing::{Instrument, info, info_span, warn};
 
 use crate::Live;
 use crate::jobs::{
-    JobError, JobProgress, LeasedJobs, Schedule, fetch_local_playlist, run_ffmpeg, run_leased,
+    JobError, JobProgress, LeasedJobs, Schedule, fetch_local_playlist, lease_ms, run_ffmpeg,
+    run_leased,
 };
 use crate::storyboard::{StoryboardGeometry, even};
 use control::clip_rendition;
@@ -208,10 +209,6 @@ struct Runner {
     media: Media,
     config: AssetFileConfig,
     wake: Arc<Notify>,
-}
-
-fn lease_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
 }
 
 impl Runner {

@@ -25,11 +25,6 @@ use crate::session::{Inner, end_with_retry, has_ended};
 use crate::transcoder::LadderControl;
 use crate::webhook_events::Announcer;
 
-/// The time now, for the core.
-fn now() -> Now {
-    Now::system()
-}
-
 /// Drops a ladder on a blocking thread: teardown joins its threads (and
 /// reaps ffmpeg), which takes milliseconds the async workers should not.
 fn drop_off_runtime(ladder: Box<dyn LadderControl>) {
@@ -147,10 +142,13 @@ impl Driver {
             && let Some(at) = wanted
         {
             self.thumbnail_wanted_at = wanted;
-            self.core.push(now(), Input::ThumbnailWanted(at));
+            self.core.push(Now::system(), Input::ThumbnailWanted(at));
         }
+        // One reading of the clocks per batch: its units arrived together.
+        let now = Now::system();
         for event in events {
-            self.push(Input::Media { received_at, event }).await;
+            self.core.push(now, Input::Media { received_at, event });
+            self.carry_out().await;
         }
         if let Some(ladder) = &self.ladder {
             let lag = Duration::from_secs_f64(ladder.lag().as_secs_f64().max(0.0));
@@ -171,7 +169,7 @@ impl Driver {
     }
 
     async fn push(&mut self, input: Input) {
-        self.core.push(now(), input);
+        self.core.push(Now::system(), input);
         self.carry_out().await;
     }
 
@@ -206,7 +204,8 @@ impl Driver {
                 }
                 if let Some(ack) = ack {
                     let ok = result.is_ok();
-                    self.core.push(now(), Input::Stored { ack, ok, data });
+                    self.core
+                        .push(Now::system(), Input::Stored { ack, ok, data });
                 }
             }
             Action::Cache { path, data } => {
@@ -239,13 +238,14 @@ impl Driver {
             }
             Action::StartLadder(source) => {
                 let rungs = self.start_ladder(&source);
-                self.core.push(now(), Input::LadderStarted(rungs));
+                self.core.push(Now::system(), Input::LadderStarted(rungs));
             }
             Action::FeedLadder(unit) => {
                 if let Some(ladder) = &mut self.ladder
                     && let Err(e) = ladder.push(&unit)
                 {
-                    self.core.push(now(), Input::Ladder(LadderEvent::Error(e)));
+                    self.core
+                        .push(Now::system(), Input::Ladder(LadderEvent::Error(e)));
                 }
             }
             Action::DropRung(rung) => {

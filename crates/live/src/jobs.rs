@@ -17,6 +17,11 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+/// A lease length in milliseconds, as the job tables store it (at least 1).
+pub fn lease_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
+}
+
 /// Longest ffmpeg error output kept for a job's error, in bytes.
 const STDERR_TAIL: usize = 400;
 

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use control::{ClaimedExport, Db, clip_rendition, clip_segments};
 use live::jobs::{
-    JobError, JobProgress, LeasedJobs, Schedule, fetch_local_playlist, run_ffmpeg, run_leased,
+    JobError, JobProgress, LeasedJobs, Schedule, fetch_local_playlist, lease_ms, run_ffmpeg,
+    run_leased,
 };
 use storage::{Media, keys};
 use tokio::process::Command;
@@ -89,10 +90,6 @@ struct Runner {
     media: Media,
     config: ClipExportConfig,
     wake: Arc<Notify>,
-}
-
-fn duration_ms(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX).max(1)
 }
 
 impl Runner {
@@ -171,7 +168,7 @@ impl Runner {
             db: &self.db,
             clip_id: &clip.clip_id,
             claim_id: &claim.claim_id,
-            lease_ms: duration_ms(self.config.lease),
+            lease_ms: lease_ms(self.config.lease),
             last: None,
         };
         let renditions = self
@@ -254,11 +251,7 @@ impl LeasedJobs for Runner {
 
     async fn claim(&self, limit: u32) -> control::Result<Vec<ClaimedExport>> {
         self.db
-            .claim_clip_exports(
-                self.db.clock().now_ms(),
-                limit,
-                duration_ms(self.config.lease),
-            )
+            .claim_clip_exports(self.db.clock().now_ms(), limit, lease_ms(self.config.lease))
             .await
     }
 

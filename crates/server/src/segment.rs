@@ -265,8 +265,9 @@ impl Pipeline {
     }
 
     fn event(&mut self, event: DemuxEvent) -> anyhow::Result<()> {
-        let received_at = std::time::Instant::now();
-        self.push(Input::Media { received_at, event })?;
+        let now = Now::system();
+        let received_at = now.at;
+        self.push_at(now, Input::Media { received_at, event })?;
         self.drain_ladder(false)
     }
 
@@ -275,7 +276,11 @@ impl Pipeline {
     }
 
     fn push(&mut self, input: Input) -> anyhow::Result<()> {
-        self.core.push(Now::system(), input);
+        self.push_at(Now::system(), input)
+    }
+
+    fn push_at(&mut self, now: Now, input: Input) -> anyhow::Result<()> {
+        self.core.push(now, input);
         while let Some(action) = self.core.pull() {
             self.act(action)?;
         }
