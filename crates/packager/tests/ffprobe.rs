@@ -5,8 +5,9 @@
 //! MPEG-TS:
 //! - `ffmpeg -v error -i SEG -f null -` decodes every segment on its own
 //!   without a single error line, and the whole playlist too;
-//! - ffprobe's `format=duration` of each segment matches our `EXTINF` within
-//!   one frame;
+//! - the video of each segment is presented for its `EXTINF` within one
+//!   frame (the last segment: ffprobe's `format=duration`, which counts its
+//!   trailing audio, as `EXTINF` does);
 //! - video presentation is continuous across segment boundaries: segment
 //!   n+1's first PTS is segment n's last PTS plus one frame.
 //!
@@ -201,20 +202,29 @@ fn check(name: &str, flv: Bytes, target: Time90k, want_segments: usize) -> Vec<(
     let frame = p.frame_duration.0;
     let mut report = Vec::new();
     let mut prev_end: Option<i64> = None;
+    let count = p.segments.len();
     for (i, (path, duration)) in p.segments.iter().enumerate() {
         decode_cleanly(path);
-        let probed = probe_duration(path);
         let ours = duration.as_secs_f64();
+        let pts: Vec<i64> = probe_packets(path, "v:0").iter().map(|p| p.0).collect();
+        let (Some(&first), Some(&last)) = (pts.iter().min(), pts.iter().max()) else {
+            panic!("{name} segment {i} has no video");
+        };
+        // Audio goes into the segment open when it arrives, so a segment's
+        // audio starts up to the composition delay before its video: the
+        // video is what lasts EXTINF. The last segment also lasts to the
+        // end of its trailing audio, which ffprobe's duration measures.
+        let probed = if i + 1 == count {
+            probe_duration(path)
+        } else {
+            (last + frame - first) as f64 / 90_000.0
+        };
         assert!(
             (probed - ours).abs() <= ONE_FRAME_SECS,
             "{name} segment {i}: EXTINF {ours:.3} s, ffprobe {probed:.3} s"
         );
         report.push((ours, probed));
 
-        let pts: Vec<i64> = probe_packets(path, "v:0").iter().map(|p| p.0).collect();
-        let (Some(&first), Some(&last)) = (pts.iter().min(), pts.iter().max()) else {
-            panic!("{name} segment {i} has no video");
-        };
         assert_eq!(
             pts[0], first,
             "{name} segment {i} starts with its earliest picture"
@@ -424,8 +434,14 @@ fn media_fixture(name: &str) -> Bytes {
 fn media_720p30_bframes() {
     let flv = media_fixture("h264_aac_720p30_bframes.flv");
     let report = check("720p30 bframes", flv, Time90k::from_millis(2000), 10);
-    for (ours, _) in &report {
-        // The last one is estimated from millisecond timestamps: 2.0003 s.
+    let (last, rest) = report.split_last().expect("segments");
+    // The last one lasts to the end of the audio after its last picture:
+    // up to the composition delay (two frames) plus an AAC frame more.
+    assert!(
+        last.0 >= 2.0 && last.0 < 2.0 + 0.067 + 0.022,
+        "the last segment: {report:?}"
+    );
+    for (ours, _) in rest {
         assert!(
             (ours - 2.0).abs() < 0.001,
             "2 s GOPs give 2 s segments: {report:?}"

@@ -35,7 +35,7 @@ use av::{AccessUnit, MediaInfo, Time90k, TrackKind};
 use bytes::{Bytes, BytesMut};
 use mp4_atom::TrunEntry;
 
-use crate::segmenter::{AudioPolicy, SegmentWriter};
+use crate::segmenter::SegmentWriter;
 use crate::{Error, Result, SegmentFormat, avcc};
 
 use fragment::{NON_SYNC_SAMPLE, SYNC_SAMPLE, TrackRun};
@@ -220,7 +220,6 @@ impl Fmp4Writer {
 impl SegmentWriter for Fmp4Writer {
     type Open = Fmp4Segment;
     const FORMAT: SegmentFormat = SegmentFormat::Fmp4;
-    const AUDIO_POLICY: AudioPolicy = AudioPolicy::Arrival;
     const SUPPORTS_PARTS: bool = true;
 
     fn init(&self) -> Option<Bytes> {

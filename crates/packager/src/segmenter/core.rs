@@ -17,25 +17,24 @@
 //!   presented before it.
 //! - A segment's duration is the next segment's start DTS minus its own; the
 //!   last one's is its last DTS minus its start plus one frame duration
-//!   (estimated from recent DTS steps) — with [`AudioPolicy::Arrival`], or
-//!   up to the end of the audio that arrived after the last picture, if that
-//!   is later.
+//!   (estimated from recent DTS steps), or up to the end of the audio that
+//!   arrived after the last picture, if that is later.
 //!
-//! Audio at a segment boundary follows the writer's [`AudioPolicy`]:
-//! - [`AudioPolicy::FollowKeyframePresentation`] (MPEG-TS): with B-frames a
-//!   keyframe is presented a few frames after it is decoded, and the audio of
-//!   that gap belongs to the previous segment. So when a segment is cut, the
-//!   previous one stays open for audio with a PTS below the new keyframe's PTS
-//!   (it "closes"), and is finished by the first audio frame at or past that
-//!   PTS. Every segment's audio and video then span the same presentation
-//!   interval, which is what TS demuxers and `ffprobe` measure.
-//! - [`AudioPolicy::Arrival`] (fMP4): audio goes into the segment and part
-//!   that are open when it arrives. Each `traf` carries its own decode time,
-//!   so the tracks need not be cut at the same instant, and nothing waits for
-//!   audio: a part is complete the moment its last video frame is in. Audio
-//!   that arrives after a part was closed and before the next video frame is
-//!   held and written with that frame (into the next segment if the frame is
-//!   a cut), so no part is ever audio-only while the video flows.
+//! Audio at a segment boundary goes into the segment (and part) that is
+//! open when it arrives, in both formats: a segment is complete the moment
+//! the keyframe that cuts it arrives, and nothing waits for audio. With
+//! B-frames a keyframe is presented a few frames after it is decoded, so a
+//! segment's audio starts up to that composition delay before its first
+//! picture and ends as much before its last. Each MPEG-TS PES and each fMP4
+//! `traf` carries its own timestamps, so players (MSE, AVPlayer) splice the
+//! tracks by time; nginx-rtmp and ffmpeg's HLS muxer cut the same way.
+//! Waiting instead for the audio presented before the keyframe (this
+//! segmenter did, for MPEG-TS, until issue 17) held every segment back by
+//! that delay, ~70–100 ms at 30 fps: most of the latency between the
+//! publisher and the playlist. Audio that arrives after a part was closed
+//! and before the next video frame is held and written with that frame
+//! (into the next segment if the frame is a cut), so no part is ever
+//! audio-only while the video flows.
 //!
 //! Parts (fMP4 only), when a part target is configured:
 //! - A part ends right after the video frame (audio-only: audio frame) with
@@ -65,21 +64,10 @@ use crate::{Error, Output, Part, Result, Segment, SegmentFormat, SegmenterConfig
 /// difference of two accepted timestamps can overflow.
 pub(crate) const MAX_ABS_TIMESTAMP: u64 = 1 << 53;
 
-/// How long past a closing segment's boundary the video may run before the
-/// segment is finished without waiting for more audio (audio stalled or
-/// absent although declared), and how much audio may be held for a video
-/// frame that does not come. Bounds the extra latency of such segments and
-/// parts.
+/// How much audio may be held for a video frame that does not come (the
+/// video stalled) before it is written as a part of its own. Bounds the
+/// extra latency of such parts.
 pub(crate) const MAX_AUDIO_WAIT: Time90k = Time90k(Time90k::HZ);
-
-/// Where audio goes when a segment is cut; see the module documentation.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) enum AudioPolicy {
-    /// Audio presented before the new keyframe stays in the previous segment.
-    FollowKeyframePresentation,
-    /// Audio goes where it arrives.
-    Arrival,
-}
 
 /// Turns the access units of one segment into bytes of one container format.
 pub(crate) trait SegmentWriter {
@@ -87,7 +75,6 @@ pub(crate) trait SegmentWriter {
     type Open;
 
     const FORMAT: SegmentFormat;
-    const AUDIO_POLICY: AudioPolicy;
     /// Whether [`Self::end_part`] may be called.
     const SUPPORTS_PARTS: bool;
 
@@ -152,9 +139,8 @@ struct OpenSegment<O> {
     last_video_dts: Option<Time90k>,
     /// DTS of the last frame of the track that decides cuts.
     last_cut_dts: Time90k,
-    /// Where the audio written after the last video frame ends
-    /// ([`AudioPolicy::Arrival`]); at the end of the stream such trailing
-    /// audio extends the last segment.
+    /// Where the audio written after the last video frame ends; at the end
+    /// of the stream such trailing audio extends the last segment.
     trailing_audio_end: Option<Time90k>,
     part: OpenPart,
     out: O,
@@ -178,15 +164,6 @@ impl<O> OpenSegment<O> {
     }
 }
 
-/// The previous segment, cut but still taking audio presented before
-/// `boundary_pts` (the next segment's keyframe PTS).
-struct ClosingSegment<O> {
-    seg: OpenSegment<O>,
-    duration: Time90k,
-    last_video_duration: Time90k,
-    boundary_pts: Time90k,
-}
-
 /// The format-independent segmenter; the public segmenters wrap it with their
 /// [`SegmentWriter`].
 pub(crate) struct Core<W: SegmentWriter> {
@@ -197,8 +174,7 @@ pub(crate) struct Core<W: SegmentWriter> {
     info: MediaInfo,
     next_sequence: u64,
     open: Option<OpenSegment<W::Open>>,
-    closing: Option<ClosingSegment<W::Open>>,
-    /// Audio waiting for the next video frame ([`AudioPolicy::Arrival`]).
+    /// Audio waiting for the next video frame.
     held_audio: Vec<AccessUnit>,
     ready: VecDeque<Output>,
     /// Last accepted DTS per track (video, audio).
@@ -236,7 +212,6 @@ impl<W: SegmentWriter> Core<W> {
             info,
             next_sequence: first_sequence,
             open: None,
-            closing: None,
             held_audio: Vec::new(),
             ready,
             last_dts: [None, None],
@@ -355,17 +330,6 @@ impl<W: SegmentWriter> Core<W> {
             self.dropped += 1;
             return;
         }
-        if self
-            .closing
-            .as_ref()
-            .is_some_and(|c| au.dts >= c.boundary_pts + MAX_AUDIO_WAIT)
-        {
-            tracing::debug!(
-                boundary_pts_90k = self.closing.as_ref().map_or(0, |c| c.boundary_pts.0),
-                "no audio up to the segment boundary; finishing the segment without it"
-            );
-            self.finish_closing();
-        }
         if au.keyframe && self.should_cut(au.dts) {
             self.cut(au.dts, au.pts);
         }
@@ -398,29 +362,12 @@ impl<W: SegmentWriter> Core<W> {
             }
             self.audio_floor = None;
         }
-        match W::AUDIO_POLICY {
-            AudioPolicy::FollowKeyframePresentation => {
-                if let Some(c) = &mut self.closing {
-                    if au.pts < c.boundary_pts {
-                        self.writer.write(&mut c.seg.out, &au);
-                        c.seg.audio_frames += 1;
-                        return;
-                    }
-                    self.finish_closing();
-                }
-                if let Some(seg) = &mut self.open {
-                    self.writer.write(&mut seg.out, &au);
-                    seg.wrote_audio(&au, audio_frame);
-                }
-            }
-            AudioPolicy::Arrival if seg.part.first_video_keyframe.is_none() => {
-                self.held_audio.push(au);
-                self.end_stalled_part();
-            }
-            AudioPolicy::Arrival => {
-                self.writer.write(&mut seg.out, &au);
-                seg.wrote_audio(&au, audio_frame);
-            }
+        if seg.part.first_video_keyframe.is_none() {
+            self.held_audio.push(au);
+            self.end_stalled_part();
+        } else {
+            self.writer.write(&mut seg.out, &au);
+            seg.wrote_audio(&au, audio_frame);
         }
     }
 
@@ -509,36 +456,23 @@ impl<W: SegmentWriter> Core<W> {
 
     /// Ends the open segment at `dts` and opens the next one there.
     fn cut(&mut self, dts: Time90k, pts: Time90k) {
-        self.finish_closing();
         let frame = self.frame_duration().unwrap_or(Time90k::ZERO);
         let has_video = self.has_video();
         match self.open.take() {
             Some(mut seg) => {
                 let duration = dts - seg.start;
                 let last_video_duration = seg.last_video_dts.map_or(frame, |last| dts - last);
-                if W::AUDIO_POLICY == AudioPolicy::FollowKeyframePresentation
-                    && self.has_video()
-                    && self.has_audio()
-                {
-                    self.closing = Some(ClosingSegment {
-                        seg,
-                        duration,
+                if self.part_target.is_some() {
+                    end_part(
+                        &mut self.writer,
+                        &mut self.ready,
+                        &mut seg,
+                        dts,
                         last_video_duration,
-                        boundary_pts: pts,
-                    });
-                } else {
-                    if self.part_target.is_some() {
-                        end_part(
-                            &mut self.writer,
-                            &mut self.ready,
-                            &mut seg,
-                            dts,
-                            last_video_duration,
-                            has_video,
-                        );
-                    }
-                    self.emit(seg, duration, last_video_duration);
+                        has_video,
+                    );
                 }
+                self.emit(seg, duration, last_video_duration);
                 self.audio_floor = None;
             }
             None if has_video => self.audio_floor = Some(pts),
@@ -559,12 +493,6 @@ impl<W: SegmentWriter> Core<W> {
             part: OpenPart::new(0, dts),
             out,
         });
-    }
-
-    fn finish_closing(&mut self) {
-        if let Some(c) = self.closing.take() {
-            self.emit(c.seg, c.duration, c.last_video_duration);
-        }
     }
 
     fn emit(&mut self, seg: OpenSegment<W::Open>, duration: Time90k, last_video_duration: Time90k) {
@@ -597,7 +525,6 @@ impl<W: SegmentWriter> Core<W> {
             return;
         }
         self.finished = true;
-        self.finish_closing();
         let frame = self.frame_duration().unwrap_or(Time90k::ZERO);
         let audio_frame = self.audio_frame_duration().unwrap_or(Time90k::ZERO);
         let has_video = self.has_video();
@@ -608,11 +535,8 @@ impl<W: SegmentWriter> Core<W> {
                 seg.wrote_audio(a, audio_frame);
             }
             let mut end = seg.last_cut_dts + frame;
-            // fMP4: audio that came after the last picture ends the stream
-            // (MPEG-TS keeps its established video-based rule).
-            if W::AUDIO_POLICY == AudioPolicy::Arrival
-                && let Some(audio_end) = seg.trailing_audio_end
-            {
+            // Audio that came after the last picture ends the stream.
+            if let Some(audio_end) = seg.trailing_audio_end {
                 end = end.max(audio_end);
             }
             if self.part_target.is_some() {
@@ -677,7 +601,7 @@ mod tests {
 
     /// Records what went where, as `"<V|A><pts>"` strings per segment; a part
     /// boundary shows as `|`.
-    struct LogWriter<const PARTS: bool, const ARRIVAL: bool> {
+    struct LogWriter<const PARTS: bool> {
         reject_empty: bool,
     }
 
@@ -687,14 +611,9 @@ mod tests {
         current: String,
     }
 
-    impl<const PARTS: bool, const ARRIVAL: bool> SegmentWriter for LogWriter<PARTS, ARRIVAL> {
+    impl<const PARTS: bool> SegmentWriter for LogWriter<PARTS> {
         type Open = LogSegment;
         const FORMAT: SegmentFormat = SegmentFormat::MpegTs;
-        const AUDIO_POLICY: AudioPolicy = if ARRIVAL {
-            AudioPolicy::Arrival
-        } else {
-            AudioPolicy::FollowKeyframePresentation
-        };
         const SUPPORTS_PARTS: bool = PARTS;
 
         fn init(&self) -> Option<Bytes> {
@@ -753,11 +672,11 @@ mod tests {
         }
     }
 
-    fn segmenter<const P: bool, const A: bool>(
+    fn segmenter<const P: bool>(
         info: MediaInfo,
         target: i64,
         part_target: Option<i64>,
-    ) -> Core<LogWriter<P, A>> {
+    ) -> Core<LogWriter<P>> {
         let config = SegmenterConfig {
             target_duration: Time90k(target),
             part_target: part_target.map(Time90k),
@@ -805,33 +724,8 @@ mod tests {
     }
 
     #[test]
-    fn audio_follows_keyframe_presentation_time() {
-        let mut s = segmenter::<false, false>(testutil::media_info_av(), 300, None);
-        // Video at 100-tick frames, keyframes every 3 frames, presented 100
-        // ticks after decoding; audio every 100 ticks offset by 50.
-        s.push(audio(-50)).unwrap(); // before the first keyframe: dropped
-        for i in 0..9i64 {
-            let dts = i * 100;
-            s.push(video(dts, dts + 100, i % 3 == 0)).unwrap();
-            s.push(audio(dts + 50)).unwrap();
-        }
-        s.finish();
-        let segs = drain(&mut s);
-        assert_eq!(
-            segs,
-            vec![
-                // A50 is presented before the first keyframe (PTS 100): dropped.
-                (7, 0, 300, "V100 V200 A150 V300 A250 A350".to_owned()),
-                (8, 300, 300, "V400 V500 A450 V600 A550 A650".to_owned()),
-                (9, 600, 300, "V700 V800 A750 V900 A850".to_owned()),
-            ]
-        );
-        assert_eq!(s.dropped(), 2);
-    }
-
-    #[test]
     fn audio_on_arrival_without_parts() {
-        let mut s = segmenter::<true, true>(testutil::media_info_av(), 300, None);
+        let mut s = segmenter::<true>(testutil::media_info_av(), 300, None);
         for i in 0..9i64 {
             let dts = i * 100;
             s.push(video(dts, dts + 100, i % 3 == 0)).unwrap();
@@ -864,7 +758,7 @@ mod tests {
         // 100-tick frames, keyframes every 6, segments of 600, parts of 200;
         // audio arrives 50 ticks before each video frame.
         let info = without_fps(testutil::media_info_av());
-        let mut s = segmenter::<true, true>(info, 600, Some(200));
+        let mut s = segmenter::<true>(info, 600, Some(200));
         let mut out = Vec::new();
         for i in 0..12i64 {
             let dts = i * 100;
@@ -899,7 +793,7 @@ finish: ["S8 600"]"#
     #[test]
     fn trailing_audio_ends_the_stream_in_a_part() {
         let info = without_fps(testutil::media_info_av());
-        let mut s = segmenter::<true, true>(info, 600, Some(200));
+        let mut s = segmenter::<true>(info, 600, Some(200));
         s.push(video(0, 0, true)).unwrap();
         s.push(video(100, 100, false)).unwrap();
         s.push(audio(150)).unwrap();
@@ -915,7 +809,7 @@ finish: ["S8 600"]"#
     fn a_cut_ends_the_open_part() {
         // Parts of 250 at 100-tick frames: 200 is within half a frame.
         let info = without_fps(testutil::media_info_video());
-        let mut s = segmenter::<true, true>(info, 500, Some(250));
+        let mut s = segmenter::<true>(info, 500, Some(250));
         for i in 0..8i64 {
             s.push(video(i * 100, i * 100, i % 5 == 0)).unwrap();
         }
@@ -937,7 +831,7 @@ finish: ["S8 600"]"#
     #[test]
     fn audio_only_parts() {
         // 48 kHz: 1920 ticks per frame, two frames per part.
-        let mut s = segmenter::<true, true>(testutil::media_info_audio(), 7680, Some(3840));
+        let mut s = segmenter::<true>(testutil::media_info_audio(), 7680, Some(3840));
         for i in 0..6i64 {
             s.push(audio(i * 1920)).unwrap();
         }
@@ -956,7 +850,7 @@ finish: ["S8 600"]"#
 
     #[test]
     fn stalled_video_does_not_hold_audio_forever() {
-        let mut s = segmenter::<true, true>(testutil::media_info_av(), 90_000, Some(18_000));
+        let mut s = segmenter::<true>(testutil::media_info_av(), 90_000, Some(18_000));
         // 30 fps for 6 frames (one part), then only audio at 48 kHz-ish steps.
         for i in 0..6i64 {
             s.push(video(i * 3000, i * 3000, i == 0)).unwrap();
@@ -973,7 +867,7 @@ finish: ["S8 600"]"#
 
     #[test]
     fn cuts_only_at_keyframes_after_target() {
-        let mut s = segmenter::<false, false>(testutil::media_info_video(), 260, None);
+        let mut s = segmenter::<false>(testutil::media_info_video(), 260, None);
         s.push(video(0, 0, false)).unwrap(); // dropped: no keyframe yet
         for (dts, key) in [
             (100, true),
@@ -999,7 +893,7 @@ finish: ["S8 600"]"#
 
     #[test]
     fn audio_only_cuts_on_duration() {
-        let mut s = segmenter::<false, false>(testutil::media_info_audio(), 250, None);
+        let mut s = segmenter::<false>(testutil::media_info_audio(), 250, None);
         for ts in (0..5).map(|i| 1000 + i * 90) {
             s.push(audio(ts)).unwrap();
         }
@@ -1015,28 +909,38 @@ finish: ["S8 600"]"#
     }
 
     #[test]
-    fn stalled_audio_does_not_hold_a_segment_forever() {
-        let mut s = segmenter::<false, false>(testutil::media_info_av(), 90_000, None);
-        // 30 fps, keyframes at frames 0 and 30 only; no audio ever arrives.
-        for i in 0..60i64 {
-            s.push(video(i * 3000, i * 3000, i % 30 == 0)).unwrap();
+    fn a_segment_is_complete_when_its_cutting_keyframe_arrives() {
+        let mut s = segmenter::<false>(testutil::media_info_av(), 90_000, None);
+        // 30 fps with B-frames (presented 2 frames late), keyframes every 30
+        // frames; audio arrives by decode time, so the audio presented
+        // before a keyframe arrives after it.
+        for i in 0..30i64 {
+            s.push(video(i * 3000, i * 3000 + 6000, i % 30 == 0))
+                .unwrap();
+            s.push(audio(i * 3000)).unwrap();
             assert!(s.pull().is_none(), "frame {i}");
         }
-        // Segment 7 was cut at 90_000 and is released once the video is
-        // MAX_AUDIO_WAIT past that boundary.
-        s.push(video(180_000, 180_000, false)).unwrap();
+        // The keyframe at 90_000 releases segment 7 at once, without
+        // waiting for the audio presented before its picture (96_000).
+        s.push(video(90_000, 96_000, true)).unwrap();
         let Some(Output::Segment(seg)) = s.pull() else {
             panic!("segment 7")
         };
         assert_eq!(
-            (seg.sequence, seg.duration, seg.video_frames),
-            (7, Time90k(90_000), 30)
+            (
+                seg.sequence,
+                seg.duration,
+                seg.video_frames,
+                seg.audio_frames
+            ),
+            (7, Time90k(90_000), 30, 28),
+            "audio presented before the first picture (PTS 6000) is dropped"
         );
     }
 
     #[test]
     fn parts_are_ignored_without_writer_support() {
-        let mut s = segmenter::<false, false>(testutil::media_info_video(), 300, Some(100));
+        let mut s = segmenter::<false>(testutil::media_info_video(), 300, Some(100));
         for i in 0..4i64 {
             s.push(video(i * 100, i * 100, i % 3 == 0)).unwrap();
         }
@@ -1046,7 +950,7 @@ finish: ["S8 600"]"#
 
     #[test]
     fn rejects_bad_input_without_changing_state() {
-        let mut s = segmenter::<false, false>(testutil::media_info_video(), 300, None);
+        let mut s = segmenter::<false>(testutil::media_info_video(), 300, None);
         s.push(video(1000, 1000, true)).unwrap();
         assert_eq!(
             s.push(audio(1000)),

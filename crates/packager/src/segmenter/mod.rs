@@ -5,7 +5,7 @@
 mod clock;
 mod core;
 
-pub(crate) use self::core::{AudioPolicy, Core, SegmentWriter};
+pub(crate) use self::core::{Core, SegmentWriter};
 
 use av::{AccessUnit, MediaInfo, Time90k};
 use bytes::Bytes;
@@ -32,17 +32,14 @@ use crate::{Output, Result, Segment, SegmentFormat, SegmenterConfig};
 /// - everything before the first video keyframe is dropped, and so is audio
 ///   presented before it.
 ///
-/// Audio at segment boundaries:
-/// - MPEG-TS: a segment keeps the audio presented before the next segment's
-///   first picture, so it is complete one audio frame after that keyframe's
-///   PTS (up to ~100 ms after the keyframe arrives, with B-frames), or 1 s
-///   later if the audio stalls.
-/// - fMP4: audio goes into the segment and part open when it arrives (audio
-///   that arrives between a part's end and the next video frame goes with
-///   that frame), and nothing waits for audio. With B-frames a segment's
-///   audio therefore starts up to the keyframe's composition delay before its
-///   first picture, and ends as much before its last; each `traf` states its
-///   own decode time, so players (MSE) splice the tracks by timestamp.
+/// Audio at segment boundaries (both formats): audio goes into the segment
+/// and part open when it arrives (audio that arrives between a part's end
+/// and the next video frame goes with that frame), and nothing waits for
+/// audio: a segment is complete when the keyframe that cuts it arrives.
+/// With B-frames a segment's audio therefore starts up to the keyframe's
+/// composition delay before its first picture, and ends as much before its
+/// last; every PES and `traf` states its own time, so players splice the
+/// tracks by timestamp (nginx-rtmp and ffmpeg's HLS muxer cut the same way).
 ///
 /// Parts (fMP4 with [`SegmenterConfig::part_target`]): a part is emitted the
 /// moment the video frame (audio-only: audio frame) arrives that brings its

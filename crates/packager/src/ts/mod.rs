@@ -141,7 +141,7 @@ mod tests {
 
     /// Bumped whenever the bytes of a segment change on purpose, together
     /// with the pinned checksums below.
-    const FORMAT_VERSION: u32 = 1;
+    const FORMAT_VERSION: u32 = 2;
 
     fn segment_all(info: MediaInfo, units: Vec<AccessUnit>, target: Time90k) -> Vec<Segment> {
         let mut s = TsSegmenter::new(
@@ -200,11 +200,13 @@ mod tests {
                 );
                 assert_eq!(first.dts, offset(seg.start));
                 assert_eq!(first.pts, offset(seg.presentation_start));
-                // No audio presented before the keyframe.
+                // No audio decoded before the keyframe (audio goes where it
+                // arrives, by decode time: it may be presented before the
+                // keyframe's picture, by at most its composition delay).
                 assert!(
                     audio
                         .iter()
-                        .all(|a| ticks_between(first.pts, a.pts) < 1 << 32)
+                        .all(|a| ticks_between(first.dts, a.pts) < 1 << 32)
                 );
             }
             for v in &video {
@@ -277,10 +279,11 @@ mod tests {
     fn fixture_320x180_structure() {
         let (info, units) = testutil::demux_fixture(testutil::FLV_320X180_BFRAMES_AAC);
         let segments = segment_all(info.clone(), units.clone(), Time90k(90_000));
-        // GOP 30 at 30 fps: two 1 s segments.
-        // The last one is last DTS (1967 ms) - start + 3000 ticks.
+        // GOP 30 at 30 fps: two 1 s segments. The last one lasts to the end
+        // of the audio that came after its last picture (1967 ms + 3000
+        // ticks for the video).
         let durations: Vec<_> = segments.iter().map(|s| s.duration).collect();
-        assert_eq!(durations, [Time90k(90_000), Time90k(90_030)]);
+        assert_eq!(durations, [Time90k(90_000), Time90k(96_510)]);
         check_stream(&info, &units, &segments);
     }
 
@@ -288,9 +291,10 @@ mod tests {
     fn fixture_2997fps_structure() {
         let (info, units) = testutil::demux_fixture(testutil::FLV_192X108_2997FPS_BFRAMES_AAC44K);
         let segments = segment_all(info.clone(), units.clone(), Time90k(2 * 90_000));
-        // Keyframes every 1.001 s: 2.002 s segments (FLV milliseconds).
+        // Keyframes every 1.001 s: 2.002 s segments (FLV milliseconds); the
+        // last one to the end of its trailing audio.
         let durations: Vec<_> = segments.iter().map(|s| s.duration.as_millis()).collect();
-        assert_eq!(durations, [2002, 2002, 2002]);
+        assert_eq!(durations, [2002, 2002, 2077]);
         check_stream(&info, &units, &segments);
     }
 
@@ -451,10 +455,11 @@ mod tests {
             .iter()
             .map(|s| (s.size_bytes(), crc32_mpeg2(&s.to_bytes())))
             .collect();
-        assert_eq!(FORMAT_VERSION, 1);
+        assert_eq!(FORMAT_VERSION, 2);
         assert_eq!(sums, GOLDEN);
     }
 
-    /// (bytes, CRC) per segment, checked with ffprobe at FORMAT_VERSION 1.
-    const GOLDEN: [(usize, u32); 2] = [(47_752, 0x96a6_5daa), (57_528, 0x6458_f0b4)];
+    /// (bytes, CRC) per segment, checked with ffprobe at FORMAT_VERSION 2
+    /// (2: audio goes into the segment open when it arrives).
+    const GOLDEN: [(usize, u32); 2] = [(46_436, 0x2a77_959a), (58_656, 0x005b_c6b1)];
 }

@@ -21,7 +21,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use super::packet::{self, Continuity, PACKET_LEN, StartFlags};
 use super::pes::{self, MAX_HEADER_LEN, STREAM_ID_AUDIO, STREAM_ID_VIDEO, wrap_33};
 use super::{es, psi};
-use crate::segmenter::{AudioPolicy, SegmentWriter};
+use crate::segmenter::SegmentWriter;
 use crate::{Error, Result, SegmentFormat};
 
 /// Added to every timestamp written (90 kHz ticks).
@@ -48,9 +48,7 @@ pub(crate) struct TsSegmentBuf {
     /// Last PCR written into this segment, offset applied, not wrapped.
     last_pcr: Option<i64>,
     /// The PCR PID's continuity counter after its last packet in this
-    /// segment. A PCR-only packet repeats it; it may differ from the muxer's
-    /// counter while this segment is closing and the next one already has
-    /// video.
+    /// segment. A PCR-only packet repeats it.
     pcr_cc: Continuity,
 }
 
@@ -128,7 +126,6 @@ fn put_psi(out: &mut BytesMut, packet: &[u8; PACKET_LEN], cc: &mut Continuity) {
 impl SegmentWriter for TsWriter {
     type Open = TsSegmentBuf;
     const FORMAT: SegmentFormat = SegmentFormat::MpegTs;
-    const AUDIO_POLICY: AudioPolicy = AudioPolicy::FollowKeyframePresentation;
     const SUPPORTS_PARTS: bool = false;
 
     fn init(&self) -> Option<Bytes> {
