@@ -100,7 +100,20 @@ pub(crate) async fn channel_by_playback_id(
     playback_id: &str,
 ) -> Result<control::Channel, ApiError> {
     check_component("playback id", playback_id)?;
-    match state.db.resolve_playback_id(playback_id).await? {
+    let now = Instant::now();
+    let generation = state.db.channels_generation();
+    let resolved = match state.caches.playback.get(playback_id, now, generation) {
+        Some(hit) => hit,
+        None => {
+            let resolved = state.db.resolve_playback_id(playback_id).await?;
+            state
+                .caches
+                .playback
+                .put(playback_id, now, generation, resolved.clone());
+            resolved
+        }
+    };
+    match resolved {
         Some(resolved) if resolved.vod.is_none() => Ok(as_seen_through(
             resolved.channel,
             playback_id,
@@ -350,13 +363,26 @@ async fn broadcast(
     {
         return Ok((Broadcast::Live(view), grant));
     }
+    let now = Instant::now();
+    if state
+        .caches
+        .ended
+        .channel_of(live_stream_id, now)
+        .is_some_and(|c| c == channel.channel_id)
+    {
+        return Ok((Broadcast::Stored { ended: true }, grant));
+    }
     match state.db.live_stream(live_stream_id).await? {
-        Some(ls) if ls.channel_id == channel.channel_id => Ok((
-            Broadcast::Stored {
-                ended: ls.status == LiveStreamStatus::Ended,
-            },
-            grant,
-        )),
+        Some(ls) if ls.channel_id == channel.channel_id => {
+            let ended = ls.status == LiveStreamStatus::Ended;
+            if ended {
+                state
+                    .caches
+                    .ended
+                    .ended(live_stream_id, &ls.channel_id, now);
+            }
+            Ok((Broadcast::Stored { ended }, grant))
+        }
         _ => Err(ApiError::not_found(
             "unknown_live_stream",
             "no such broadcast on this channel",
@@ -822,7 +848,21 @@ async fn media_object(
         _ => return Err(ApiError::not_found("not_found", "no such segment")),
     };
     let key = keys::segment(live_stream_id, rendition, file);
-    let cached = state.live.cache().get(&key);
+    let now = Instant::now();
+    let mut cached = state
+        .live
+        .cache()
+        .get(&key)
+        .or_else(|| state.caches.mapped.get(&key, now));
+    if cached.is_none()
+        && let Some(bytes) = state
+            .media
+            .get_mapped(&key, crate::mapped::MAX_OBJECT_BYTES)
+            .await?
+    {
+        state.caches.mapped.insert(&key, bytes.clone(), now);
+        cached = Some(bytes);
+    }
     crate::object::serve(
         state,
         &key,

@@ -13,6 +13,8 @@ pub mod fuzzing;
 mod health;
 mod hls;
 mod log_text;
+mod lookups;
+mod mapped;
 mod mux_playback;
 mod object;
 mod playback_auth;

@@ -41,4 +41,10 @@ pub(crate) struct OriginCaches {
     pub verified: crate::playback_auth::VerifiedCache,
     /// Ready recordings looked up lately (`crate::hls`).
     pub vod_lookups: crate::hls::VodLookupCache,
+    /// Playback ids resolved lately (`crate::lookups`).
+    pub playback: crate::lookups::PlaybackLookups,
+    /// Broadcasts known to have ended (`crate::lookups`).
+    pub ended: crate::lookups::EndedBroadcasts,
+    /// Segments of a local store mapped from the page cache (`crate::mapped`).
+    pub mapped: crate::mapped::MappedSegments,
 }

@@ -483,6 +483,7 @@ impl Db {
     /// owner (`field` = "owner_user_id"), and [`Error::Conflict`]
     /// (`what` = "slug") when the slug is taken.
     pub async fn create_channel(&self, new: NewChannel) -> Result<CreatedChannel> {
+        let _changed = self.channel_write();
         let slug = normalize_slug(&new.slug)?;
         let title = if new.title.trim().is_empty() {
             slug.clone()
@@ -734,6 +735,7 @@ impl Db {
     /// or in its reconnect window; end it first), [`Error::NotFound`] if
     /// there is no such channel.
     pub async fn delete_channel(&self, channel_id: &str) -> Result<DeletedChannel> {
+        let _changed = self.channel_write();
         let mut tx = self.pool.begin().await?;
         // Lock the channel before looking for broadcasts, so none can start
         // between the check and the deletes. SQLite: the first write takes
@@ -833,6 +835,7 @@ impl Db {
     /// on a bad title, ladder or reconnect window, or on public playback for
     /// a private channel (`field` = "playback_policy"; see the module docs).
     pub async fn update_channel(&self, channel_id: &str, update: ChannelUpdate) -> Result<Channel> {
+        let _changed = self.channel_write();
         let title = update.title.as_deref().map(normalize_title).transpose()?;
         let ladder = update
             .ladder
@@ -955,6 +958,7 @@ impl Db {
     /// `iat`; tokens without one are refused too) and returns the channel.
     /// [`Error::NotFound`] if there is no such channel.
     pub async fn revoke_playback_tokens(&self, channel_id: &str) -> Result<Channel> {
+        let _changed = self.channel_write();
         let now = self.now_ms();
         let updated = sqlx::query(
             "UPDATE channel SET playback_tokens_not_before_ms = $1, updated_at_ms = $1 \
@@ -978,6 +982,7 @@ impl Db {
     /// so far. Returns the channel. [`Error::NotFound`] if there is no such
     /// channel.
     pub async fn rotate_playback_id(&self, channel_id: &str) -> Result<Channel> {
+        let _changed = self.channel_write();
         let now = self.now_ms();
         let updated = sqlx::query(
             "UPDATE channel SET playback_id = $1, playback_tokens_not_before_ms = $2, \

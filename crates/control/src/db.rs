@@ -99,6 +99,9 @@ pub struct Db {
     pub(crate) passwords: Arc<Passwords>,
     pub(crate) sealer: Arc<Sealer>,
     clock: Clock,
+    /// Bumped after every write that can change what a playback id
+    /// resolves to (see [`Db::channels_generation`]).
+    channel_writes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Db {
@@ -106,6 +109,15 @@ impl std::fmt::Debug for Db {
         f.debug_struct("Db")
             .field("backend", &self.backend)
             .finish_non_exhaustive()
+    }
+}
+
+/// See [`Db::channel_write`].
+pub(crate) struct ChannelWrite<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl Drop for ChannelWrite<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -125,6 +137,24 @@ impl Db {
     /// The clock every timestamp, expiry and lease is decided by.
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// A number that changes after every write through this handle (or a
+    /// clone of it) to a channel or a playback id: creating, updating,
+    /// deleting, rotating or revoking. Callers that cache what a playback
+    /// id resolves to drop the answer when it changed; writes by other
+    /// processes (other nodes, `aethex` CLI commands) are not seen, so such
+    /// caches must also expire.
+    pub fn channels_generation(&self) -> u64 {
+        self.channel_writes
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Held through a write that [`Db::channels_generation`] must reflect:
+    /// bumps it when dropped, after the write committed (or failed: it may
+    /// have been partly applied).
+    pub(crate) fn channel_write(&self) -> ChannelWrite<'_> {
+        ChannelWrite(&self.channel_writes)
     }
 
     /// Now, in unix milliseconds, by [`Db::clock`].
@@ -204,6 +234,7 @@ impl Db {
             passwords,
             sealer: Arc::new(Sealer::ephemeral()),
             clock: Clock::system(),
+            channel_writes: Arc::default(),
         })
     }
 

@@ -134,6 +134,7 @@ impl Db {
         object: &PlaybackObject,
         policy: PlaybackPolicy,
     ) -> Result<PlaybackIdRecord> {
+        let _changed = self.channel_write();
         let existing = self.playback_ids_of(object).await?;
         if existing.len() as u32 >= PLAYBACK_IDS_MAX {
             return Err(Error::LimitReached {
@@ -190,6 +191,7 @@ impl Db {
         object: &PlaybackObject,
         playback_id: &str,
     ) -> Result<()> {
+        let _changed = self.channel_write();
         if let PlaybackObject::LiveStream(channel_id) = object
             && let Some(channel) = self.channel(channel_id).await?
             && channel.playback_id == playback_id

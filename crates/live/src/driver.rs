@@ -175,9 +175,50 @@ impl Driver {
 
     /// Carries out the core's actions, in order, feeding back the answers
     /// it waits for.
+    ///
+    ///
+    /// Segment index rows wait for the playlist that lists their segments
+    /// to be published (the core emits them just before it): a segment is
+    /// listed once it is stored, and its index row (for crash recovery and
+    /// recordings) need not hold players back; the database's commit,
+    /// queued behind every other broadcast's, took tens of milliseconds of
+    /// the segment-available latency at N = 50 (docs/PERFORMANCE.md, "Live
+    /// origin"). Any other action that is not a measurement waits for the
+    /// rows, so what comes after (the end of the broadcast, its recording)
+    /// sees every segment indexed.
     async fn carry_out(&mut self) {
+        let mut index = Vec::new();
         while let Some(action) = self.core.pull() {
-            self.act(action).await;
+            match action {
+                Action::Index(record) => index.push(record),
+                Action::Publish(_) | Action::Measure(_) | Action::Cache { .. } => {
+                    let publish = matches!(action, Action::Publish(_));
+                    self.act(action).await;
+                    if publish {
+                        self.write_index(&mut index).await;
+                    }
+                }
+                action => {
+                    self.write_index(&mut index).await;
+                    self.act(action).await;
+                }
+            }
+        }
+        self.write_index(&mut index).await;
+    }
+
+    async fn write_index(&mut self, records: &mut Vec<SegmentRecord>) {
+        for record in records.drain(..) {
+            self.index(record).await;
+        }
+    }
+
+    async fn index(&mut self, record: SegmentRecord) {
+        let sequence = record.sequence;
+        let id = self.live_stream_id.as_str();
+        if let Err(e) = self.live.db.add_segment(new_segment(id, record)).await {
+            // The segment still plays; only crash recovery would miss it.
+            error!(error = %e, sequence, "could not index segment");
         }
     }
 
@@ -190,13 +231,19 @@ impl Driver {
                 data,
                 cache,
                 ack,
+                durable,
             } => {
                 let key = broadcast_key(id, &path);
                 let media = &self.live.media;
                 if cache {
                     media.cache().insert(key.clone(), concat(&data));
                 }
-                let result = media.put(&lane(id, &name), &key, data.clone()).await;
+                let lane = lane(id, &name);
+                let result = if durable {
+                    media.put(&lane, &key, data.clone()).await
+                } else {
+                    media.put_volatile(&lane, &key, data.clone()).await
+                };
                 if let Err(e) = &result
                     && ack.is_none()
                 {
@@ -225,13 +272,7 @@ impl Driver {
                     warn!(error = %e, key, "could not delete an expired segment");
                 }
             }
-            Action::Index(record) => {
-                let sequence = record.sequence;
-                if let Err(e) = self.live.db.add_segment(new_segment(id, record)).await {
-                    // The segment still plays; only crash recovery would miss it.
-                    error!(error = %e, sequence, "could not index segment");
-                }
-            }
+            Action::Index(record) => self.index(record).await,
             Action::Status(status) => self.status(status).await,
             Action::Publish(playlists) => {
                 self.playlists_tx.send_replace(playlists);

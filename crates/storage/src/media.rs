@@ -120,22 +120,39 @@ impl Media {
     pub async fn put(&self, lane: &str, key: &str, parts: Vec<Bytes>) -> Result<()> {
         match &self.inner.uploader {
             Some(uploader) => uploader.put(lane, key, parts).await,
-            None => {
-                let counters = &self.inner.counters;
-                let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
-                let started = Instant::now();
-                self.inner.store.put(key, parts).await?;
-                let elapsed = started.elapsed();
-                Counters::add(&counters.puts, 1);
-                Counters::add(&counters.uploads_ok, 1);
-                Counters::add(&counters.uploaded_bytes, len);
-                counters.put_latency.record(elapsed);
-                counters.upload_delay.record(elapsed);
-                crate::stats::record_put(elapsed);
-                crate::stats::record_upload_delay(elapsed);
-                Ok(())
-            }
+            None => self.put_local(key, parts, false).await,
         }
+    }
+
+    /// A put to the local store (no uploader), counted like an upload.
+    async fn put_local(&self, key: &str, parts: Vec<Bytes>, volatile: bool) -> Result<()> {
+        let counters = &self.inner.counters;
+        let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
+        let started = Instant::now();
+        if volatile {
+            self.inner.store.put_volatile(key, parts).await?;
+        } else {
+            self.inner.store.put(key, parts).await?;
+        }
+        let elapsed = started.elapsed();
+        Counters::add(&counters.puts, 1);
+        Counters::add(&counters.uploads_ok, 1);
+        Counters::add(&counters.uploaded_bytes, len);
+        counters.put_latency.record(elapsed);
+        counters.upload_delay.record(elapsed);
+        crate::stats::record_put(elapsed);
+        crate::stats::record_upload_delay(elapsed);
+        Ok(())
+    }
+
+    /// Like [`Media::put`], for an object that is rewritten often and can
+    /// be rebuilt after a crash: on a local store it is not fsynced (see
+    /// [`Store::put_volatile`]); remote stores queue it like any other.
+    pub async fn put_volatile(&self, lane: &str, key: &str, parts: Vec<Bytes>) -> Result<()> {
+        if self.inner.uploader.is_some() {
+            return self.put(lane, key, parts).await;
+        }
+        self.put_local(key, parts, true).await
     }
 
     /// Reads a whole object: the newest pending version if its upload is
@@ -188,6 +205,22 @@ impl Media {
             }
         }
         self.inner.store.get_stream(key, range).await
+    }
+
+    /// An immutable object (a segment) of a local store, mapped from the
+    /// page cache (see [`Store::get_mapped`]); `None` on a remote store, or
+    /// while its upload is pending, or if it does not exist: read it with
+    /// [`Media::get_stream`] then (also when it is larger than `max_len`).
+    /// Runs on a blocking thread.
+    pub async fn get_mapped(&self, key: &str, max_len: u64) -> Result<Option<Bytes>> {
+        if self.inner.uploader.is_some() {
+            return Ok(None);
+        }
+        let store = self.inner.store.clone();
+        let key = key.to_owned();
+        tokio::task::spawn_blocking(move || store.get_mapped(&key, max_len))
+            .await
+            .unwrap_or(Ok(None))
     }
 
     /// Stores a local file (an exported MP4) straight into the store in

@@ -81,6 +81,11 @@ impl std::fmt::Debug for ObjectStream {
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
+    /// Local stores: the same directory without fsync, for objects that
+    /// are rewritten often and rebuilt after a crash ([`Store::put_volatile`]).
+    volatile: Option<Arc<dyn ObjectStore>>,
+    /// Local stores: the directory (for [`Store::get_mapped`]).
+    root: Option<std::path::PathBuf>,
     /// The URL it was opened from, for logs (never contains credentials:
     /// URLs with any are refused).
     url: String,
@@ -119,8 +124,13 @@ impl Store {
                     .map_err(|e| invalid(e.to_string()))?
                     .with_fsync(true)
                     .with_automatic_cleanup(true);
+                let volatile = LocalFileSystem::new_with_prefix(&dir)
+                    .map_err(|e| invalid(e.to_string()))?
+                    .with_automatic_cleanup(true);
                 Ok(Store {
                     inner: Arc::new(fs),
+                    volatile: Some(Arc::new(volatile)),
+                    root: Some(dir.clone()),
                     url: url.to_string(),
                     remote: false,
                 })
@@ -139,6 +149,8 @@ impl Store {
                 };
                 Ok(Store {
                     inner,
+                    volatile: None,
+                    root: None,
                     url: url.to_string(),
                     remote: true,
                 })
@@ -195,6 +207,79 @@ impl Store {
     /// has confirmed the PUT).
     pub async fn put(&self, key: &str, parts: impl IntoIterator<Item = Bytes>) -> Result<()> {
         self.put_payload(key, parts.into_iter().collect()).await
+    }
+
+    /// Writes an object that is rewritten often and can be rebuilt after a
+    /// crash (a live media playlist: recovery works from the segment index
+    /// and the master). Local files are written to a temporary name and
+    /// renamed into place like every object (a reader never sees a partial
+    /// one) but not fsynced: that cost two flushes per segment and
+    /// rendition. Remote stores: the same as [`Store::put`].
+    pub async fn put_volatile(
+        &self,
+        key: &str,
+        parts: impl IntoIterator<Item = Bytes>,
+    ) -> Result<()> {
+        let Some(volatile) = &self.volatile else {
+            return self.put(key, parts).await;
+        };
+        let path = Self::key_path(key)?;
+        let payload: PutPayload = parts.into_iter().collect();
+        volatile
+            .put(&path, payload)
+            .await
+            .map(|_| ())
+            .map_err(|source| Error::Backend {
+                key: key.to_string(),
+                source,
+            })
+    }
+
+    /// A local object's bytes mapped from the page cache (`mmap`, pages
+    /// loaded up front), for serving an immutable object (a segment) many
+    /// times without reading it into the heap: clones of the `Bytes` share
+    /// the one mapping, and the pages are the page cache's. `Ok(None)` if
+    /// it does not exist, or is larger than `max_len` (a big file is
+    /// better streamed: mapping loads every page), or on a remote store,
+    /// or for a key whose file name the local store would encode (not one
+    /// of ours).
+    ///
+    /// Only for objects that are never rewritten in place: every write to
+    /// the store goes to a temporary file that is then renamed over the
+    /// name, and a deleted file stays mapped until the last clone is
+    /// dropped, so a mapping never changes or shrinks under its readers.
+    /// Blocks on the file system: call from a blocking context.
+    pub fn get_mapped(&self, key: &str, max_len: u64) -> Result<Option<Bytes>> {
+        let Some(root) = &self.root else {
+            return Ok(None);
+        };
+        Self::key_path(key)?;
+        if !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b))
+        {
+            return Ok(None);
+        }
+        let backend = |e: std::io::Error| Error::Backend {
+            key: key.to_string(),
+            source: object_store::Error::Generic {
+                store: "LocalFileSystem",
+                source: Box::new(e),
+            },
+        };
+        let file = match std::fs::File::open(root.join(key)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(backend(e)),
+        };
+        let len = file.metadata().map_err(backend)?.len();
+        if len == 0 || len > max_len {
+            return Ok((len == 0).then(Bytes::new));
+        }
+        // SAFETY: the file is never modified in place (see above), so the
+        // mapped bytes stay what they were when mapped.
+        let map = unsafe { memmap2::MmapOptions::new().populate().map(&file) }.map_err(backend)?;
+        Ok(Some(Bytes::from_owner(map)))
     }
 
     pub(crate) async fn put_payload(&self, key: &str, payload: PutPayload) -> Result<()> {

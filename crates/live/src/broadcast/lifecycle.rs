@@ -188,6 +188,7 @@ impl Broadcast {
                 data: vec![body],
                 cache: false,
                 ack: Some(Ack::Final),
+                durable: true,
             });
         }
     }

@@ -124,6 +124,7 @@ impl Broadcast {
                 data: vec![body],
                 cache: false,
                 ack: None,
+                durable: false,
             });
         }
         let stored_master = Bytes::from(public_master(
@@ -142,6 +143,7 @@ impl Broadcast {
             data: vec![stored_master],
             cache: false,
             ack: None,
+            durable: true,
         });
     }
 

@@ -334,6 +334,7 @@ impl Rendition {
             data: vec![data],
             cache: true,
             ack: None,
+            durable: true,
         });
         self.map_uri = Some(name);
     }
@@ -429,6 +430,7 @@ impl Rendition {
                 rendition: self.index,
                 sequence,
             }),
+            durable: true,
         });
     }
 

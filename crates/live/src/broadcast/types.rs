@@ -133,6 +133,10 @@ pub enum Action {
         data: Vec<Bytes>,
         cache: bool,
         ack: Option<Ack>,
+        /// False for live media playlists: rewritten with every segment and
+        /// not needed after a crash (recovery works from the segment index
+        /// and the master), so a local store need not fsync them.
+        durable: bool,
     },
     /// Hot cache only (LL-HLS parts).
     Cache {
