@@ -41,9 +41,11 @@ pub struct IngestConfig {
     pub queue_depth: usize,
     /// Milliseconds a publisher's media is left in the socket between reads,
     /// so that each read hands several frames to the packager at once: fewer
-    /// wakeups per stream (the main CPU cost of a passthrough stream) for at
-    /// most this much added latency. 0 reads as soon as bytes arrive, as
-    /// do low-latency (LL-HLS) channels whatever this says.
+    /// wakeups per stream (the main CPU cost of a passthrough stream). Not
+    /// in front of the keyframes that complete segments: around when the
+    /// next one is due (one keyframe interval after the last) media is read
+    /// as it arrives. 0 reads as soon as bytes arrive, as do low-latency
+    /// (LL-HLS) channels whatever this says.
     pub media_batch_ms: u64,
     /// RTMP connections open at once; more are closed at accept with a
     /// log line. Default 1000.

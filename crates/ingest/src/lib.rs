@@ -17,6 +17,7 @@ mod connection;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod keyframes;
 mod limits;
 mod rtmp;
 mod server;

@@ -340,6 +340,10 @@ async fn handle<H: PublishHandler>(
     // live stream's instead of one per frame).
     let mut next_read: Option<(Instant, StdInstant)> = None;
     let mut media: Vec<DemuxEvent> = Vec::new();
+    let mut keyframes = crate::keyframes::KeyframeClock::default();
+    // Two batch waits and two frames (at 30 fps): the read before the
+    // keyframe may end up to a batch and a frame before it.
+    let keyframe_lookahead = av::Time90k::from_millis(2 * config.media_batch_ms as i64 + 70);
 
     loop {
         let deadline = if conn.is_publishing() {
@@ -384,9 +388,6 @@ async fn handle<H: PublishHandler>(
         }
         let now = StdInstant::now();
         let received_at = arrived_by.unwrap_or(now);
-        if conn.is_publishing() && !batch_wait.is_zero() && n < capacity {
-            next_read = Some((Instant::now() + batch_wait, now));
-        }
         let pushed = conn.push(&buf[..n]);
         write_out(&mut socket, &mut conn, deadline).await?;
         match pushed {
@@ -441,6 +442,7 @@ async fn handle<H: PublishHandler>(
                 }
                 Event::Media(event) => {
                     if sink.is_some() {
+                        keyframes.observe(&event);
                         media.push(event);
                     }
                 }
@@ -456,6 +458,16 @@ async fn handle<H: PublishHandler>(
                     return Ok(Closed::Finished);
                 }
             }
+        }
+        // The next read waits for a batch unless this one filled the
+        // buffer (more is queued) or the next keyframe is due soon: that
+        // one is read as soon as it arrives (crate::keyframes).
+        if conn.is_publishing()
+            && !batch_wait.is_zero()
+            && n < capacity
+            && !keyframes.due_within(keyframe_lookahead)
+        {
+            next_read = Some((Instant::now() + batch_wait, now));
         }
         if let Some(tx) = &sink
             && !media.is_empty()
