@@ -109,9 +109,24 @@ export default function Player({ src, live, lowLatency = false, poster, videoRef
       hls.on(Hls.Events.FRAG_BUFFERED, () => {
         recoveries = 0;
       });
+      // Stalls: the video waiting for data after it first played
+      // (data-stalls, read by the browser test).
+      let started = false;
+      const onPlaying = () => {
+        started = true;
+      };
+      const onWaiting = () => {
+        if (started) v.dataset.stalls = String(Number(v.dataset.stalls ?? "0") + 1);
+      };
+      v.dataset.stalls = "0";
+      v.addEventListener("playing", onPlaying);
+      v.addEventListener("waiting", onWaiting);
       hls.loadSource(src);
       hls.attachMedia(v);
       return () => {
+        v.removeEventListener("playing", onPlaying);
+        v.removeEventListener("waiting", onWaiting);
+        delete v.dataset.stalls;
         hls.destroy();
         hlsRef.current = null;
       };
@@ -148,8 +163,13 @@ export default function Player({ src, live, lowLatency = false, poster, videoRef
       let lat: number | null = null;
       if (hls && Number.isFinite(hls.latency) && hls.latency > 0) lat = hls.latency;
       else if (v.seekable.length > 0) lat = v.seekable.end(v.seekable.length - 1) - v.currentTime;
+      // Glass to player: now minus the program date time (EXT-X-PROGRAM-
+      // DATE-TIME, the server's clock when the media arrived at ingest) of
+      // the frame on screen. Milliseconds, for tests and measurements.
+      const shown = hls?.playingDate?.getTime();
+      if (shown && Number.isFinite(shown)) v.dataset.glassLatencyMs = String(Date.now() - shown);
       setLatency(lat !== null && Number.isFinite(lat) ? Math.max(0, lat) : null);
-    }, 1000);
+    }, 250);
     return () => window.clearInterval(id);
   }, [live]);
 

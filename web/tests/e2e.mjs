@@ -23,7 +23,7 @@ const FIXTURE = process.env.AETHEX_FIXTURE ?? "media/h264_aac_720p30_bframes_60s
 const SHOTS = process.env.AETHEX_SCREENSHOTS ?? "target/browser-screenshots";
 const CHROMIUM = process.env.AETHEX_CHROMIUM ?? "/usr/bin/chromium";
 const FFMPEG = process.env.AETHEX_FFMPEG ?? "ffmpeg";
-const TOTAL_TIMEOUT_MS = Number(process.env.AETHEX_BROWSER_TEST_TIMEOUT_MS ?? 300_000);
+const TOTAL_TIMEOUT_MS = Number(process.env.AETHEX_BROWSER_TEST_TIMEOUT_MS ?? 420_000);
 
 const suffix = Math.random().toString(36).slice(2, 8);
 const PASSWORD = "correct horse battery staple";
@@ -34,7 +34,12 @@ const slug = `show-${suffix}`;
 const results = [];
 const consoleErrors = [];
 let ffmpeg = null;
+let llFfmpeg = null;
 let ffmpegLog = "";
+// LL-HLS glass to player (issue 17): the median must be within this, with
+// no stall, over LL_SECONDS of playback.
+const LL_GLASS_MAX_MS = Number(process.env.AETHEX_LL_GLASS_MAX_MS ?? 1500);
+const LL_SECONDS = Number(process.env.AETHEX_LL_SECONDS ?? 60);
 
 function log(msg) {
   process.stdout.write(`${msg}\n`);
@@ -291,6 +296,55 @@ async function main() {
       await b.screenshot({ path: `${SHOTS}/browse.png`, fullPage: true });
     });
 
+    await check(
+      `LL-HLS: a low-latency channel plays in hls.js within ${LL_GLASS_MAX_MS / 1000} s of glass (program date time), no stall over ${LL_SECONDS} s`,
+      async () => {
+        // A passthrough low-latency channel of the creator's, published by
+        // a second ffmpeg; the first stops so the two do not share the CPU.
+        ffmpeg?.kill("SIGTERM");
+        const llSlug = `ll-${suffix}`;
+        const created = await a.evaluate(async (body) => {
+          const csrf = document.cookie.split("; ").find((c) => c.startsWith("aethex_csrf="))?.split("=")[1];
+          const r = await fetch("/api/v1/channels", {
+            method: "POST",
+            headers: { "Content-Type": "application/json", ...(csrf ? { "X-CSRF-Token": csrf } : {}) },
+            body: JSON.stringify(body),
+          });
+          return { status: r.status, body: await r.json() };
+        }, { slug: llSlug, title: `LL ${suffix}`, latency_mode: "low", ladder: "passthrough-only" });
+        if (created.status !== 201 && created.status !== 200) throw new Error(`creating the channel: ${JSON.stringify(created)}`);
+        const target = `${rtmpUrl.replace(/\/$/, "")}/${created.body.stream_key}`;
+        llFfmpeg = spawn(
+          FFMPEG,
+          ["-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "-1", "-i", FIXTURE, "-c", "copy", "-f", "flv", target],
+          { stdio: ["ignore", "ignore", "pipe"] },
+        );
+        llFfmpeg.stderr.on("data", (d) => (ffmpegLog += d.toString()));
+        await b.goto(`${BASE}/c/${llSlug}`);
+        await video(b).waitFor({ timeout: 20_000 });
+        await assertPlays(b, 2, null);
+        // Let hls.js settle on its target latency, then sample 4x a second.
+        await new Promise((r) => setTimeout(r, 5_000));
+        const stallsBefore = Number(await video(b).getAttribute("data-stalls"));
+        const samples = [];
+        const end = Date.now() + LL_SECONDS * 1000;
+        while (Date.now() < end) {
+          const ms = Number(await video(b).getAttribute("data-glass-latency-ms"));
+          if (Number.isFinite(ms) && ms > 0) samples.push(ms);
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        const stalls = Number(await video(b).getAttribute("data-stalls")) - stallsBefore;
+        llFfmpeg.kill("SIGTERM");
+        if (samples.length < LL_SECONDS * 2) throw new Error(`only ${samples.length} latency samples (no EXT-X-PROGRAM-DATE-TIME?)`);
+        samples.sort((x, y) => x - y);
+        const q = (p) => samples[Math.min(samples.length - 1, Math.floor(p * samples.length))];
+        const mean = samples.reduce((x, y) => x + y, 0) / samples.length;
+        const detail = `glass to player over ${LL_SECONDS} s: mean ${(mean / 1000).toFixed(2)} s, p50 ${(q(0.5) / 1000).toFixed(2)} s, p95 ${(q(0.95) / 1000).toFixed(2)} s, max ${(samples[samples.length - 1] / 1000).toFixed(2)} s; ${stalls} stalls`;
+        if (stalls > 0 || q(0.5) > LL_GLASS_MAX_MS) throw new Error(detail);
+        return detail;
+      },
+    );
+
     await check("no console errors or page errors", async () => {
       if (consoleErrors.length) throw new Error(`\n    ${consoleErrors.join("\n    ")}`);
     });
@@ -302,6 +356,7 @@ async function main() {
 const timer = setTimeout(() => {
   log(`FAIL - the browser test did not finish within ${TOTAL_TIMEOUT_MS / 1000} s`);
   ffmpeg?.kill("SIGKILL");
+  llFfmpeg?.kill("SIGKILL");
   process.exit(1);
 }, TOTAL_TIMEOUT_MS);
 
@@ -313,6 +368,7 @@ try {
 } finally {
   clearTimeout(timer);
   if (ffmpeg && ffmpeg.exitCode === null) ffmpeg.kill("SIGTERM");
+  if (llFfmpeg && llFfmpeg.exitCode === null) llFfmpeg.kill("SIGTERM");
   if (ffmpegLog.trim()) log(`ffmpeg said: ${ffmpegLog.trim().slice(0, 2000)}`);
 }
 const failed = results.filter((r) => !r.ok).length;

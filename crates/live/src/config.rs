@@ -13,7 +13,10 @@ pub struct LiveConfig {
     /// Segments listed in a live media playlist (the sliding window).
     pub playlist_window_segments: usize,
     /// Low-latency channels: target duration of an LL-HLS partial segment,
-    /// in seconds.
+    /// in seconds. Default 0.334 (ten frames at 30 fps, six parts per 2 s
+    /// segment): `PART-HOLD-BACK` is three parts, 1.0 s, and hls.js plays
+    /// 1.3 s behind the glass (0.5 s parts: 2.3 s; docs/PERFORMANCE.md,
+    /// "LL-HLS glass to player").
     pub part_duration_s: f64,
     /// Low-latency channels: segments listed in the live playlist. Longer
     /// than the standard window so delta updates (`_HLS_skip=YES`) have
@@ -30,7 +33,7 @@ impl Default for LiveConfig {
         LiveConfig {
             segment_duration_s: 2.0,
             playlist_window_segments: 6,
-            part_duration_s: 0.5,
+            part_duration_s: 0.334,
             low_latency_window_segments: 12,
             retention_grace_s: 60,
         }

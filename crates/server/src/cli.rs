@@ -204,7 +204,7 @@ pub struct ChannelCreate {
     #[arg(long)]
     pub title: Option<String>,
     /// Latency mode: standard (HLS with 2 s segments, ~6-10 s behind live)
-    /// or low (Low-Latency HLS with 0.5 s parts, ~2-3 s behind live).
+    /// or low (Low-Latency HLS with 1/3 s parts, ~1.3 s behind live).
     #[arg(long, value_enum, default_value_t = Latency::Standard)]
     pub latency: Latency,
     /// Do not record broadcasts as VODs: segments are deleted once they left
