@@ -94,9 +94,9 @@ pub struct Segment {
     /// the access units, before any container offset).
     pub start: Time90k,
     /// Presentation time of the first keyframe (audio-only: of the first audio
-    /// frame). MPEG-TS: no audio frame in the segment is presented before it.
-    /// fMP4: audio may start up to the keyframe's composition delay earlier
-    /// (see [`crate::Segmenter`]).
+    /// frame). The segment's audio may start up to the keyframe's
+    /// composition delay earlier (see [`crate::Segmenter`]), except in the
+    /// first segment, which drops audio presented before it.
     pub presentation_start: Time90k,
     /// The next segment's `start` minus this one's; for the last segment of a
     /// stream, last DTS − `start` + one frame duration (fMP4: or up to the

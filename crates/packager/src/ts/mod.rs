@@ -40,11 +40,10 @@ pub(crate) use writer::{TIMESTAMP_OFFSET, TsWriter};
 /// - at the first video keyframe once the open segment lasted
 ///   [`SegmenterConfig::target_duration`] (within half a frame); audio-only
 ///   streams at any audio frame;
-/// - audio goes with the keyframe's *presentation* time: a segment keeps the
-///   audio presented before the next segment's first picture, so a segment
-///   is complete one audio frame after that keyframe's PTS (up to ~100 ms
-///   after the keyframe arrives, with B-frames), or 1 s later if the audio
-///   stalls;
+/// - audio goes into the segment open when it arrives, so a segment is
+///   complete when the keyframe that cuts it arrives (its audio may start up
+///   to that keyframe's composition delay before its first picture; the last
+///   segment lasts to the end of the audio after its last picture);
 /// - everything before the first video keyframe is dropped.
 ///
 /// ```
@@ -60,7 +59,8 @@ pub(crate) use writer::{TIMESTAMP_OFFSET, TsWriter};
 /// segmenter.finish();
 /// segments.extend(std::iter::from_fn(|| segmenter.pull()));
 /// assert_eq!(segments.len(), 1);
-/// assert_eq!(segments[0].duration.as_millis(), 2000);
+/// // 2 s of video, and the audio after the last picture.
+/// assert_eq!(segments[0].duration.as_millis(), 2072);
 /// # Ok::<(), packager::Error>(())
 /// ```
 pub struct TsSegmenter {
