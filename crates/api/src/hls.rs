@@ -682,8 +682,9 @@ impl VodLookupCache {
 
 /// A ready recording's broadcast id, once the request may play it
 /// (public playback, or a token for the VOD id or its channel's playback
-/// id with `audience`). One channel lookup per request, like the channel
-/// routes; the recording's own row only every [`VOD_LOOKUP_TTL`].
+/// id with `audience`). One channel lookup per request (the live routes
+/// reuse theirs for a second, see [`crate::lookups`]); the recording's own
+/// row only every [`VOD_LOOKUP_TTL`].
 async fn vod_media(
     state: &AppState,
     vod_id: &str,

@@ -34,7 +34,9 @@
 //! every request compares the token's `iat` with the channel's
 //! `playback_tokens_not_before_ms` (read with the channel, so revoking,
 //! rotating the playback id, or making the channel private or signed
-//! refuses older tokens at once, on every node), and a token the server
+//! refuses older tokens at once on the node that made the change, and
+//! within a second on the others: live routes reuse a channel read for
+//! up to [`crate::lookups::TTL`]), and a token the server
 //! minted for a user is refused once that user may not see the channel
 //! (the user's role is cached with the verdict, so a deleted user's
 //! tokens stop within [`VERIFIED_TTL`]). A rotated playback id stops
