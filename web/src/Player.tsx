@@ -71,6 +71,10 @@ export default function Player({ src, live, lowLatency = false, poster, videoRef
       setEngine("hls.js");
       const hls = new Hls({
         lowLatencyMode: lowLatency,
+        // Low latency: play up to 1.5x to get back to the target latency
+        // (PART-HOLD-BACK) after a slow start or a stall, instead of
+        // staying behind for the rest of the session.
+        maxLiveSyncPlaybackRate: lowLatency ? 1.5 : 1,
         backBufferLength: live ? 30 : 90,
         enableWorker: true,
       });
