@@ -191,13 +191,11 @@ impl Driver {
         while let Some(action) = self.core.pull() {
             match action {
                 Action::Index(record) => index.push(record),
-                Action::Publish(_) | Action::Measure(_) | Action::Cache { .. } => {
-                    let publish = matches!(action, Action::Publish(_));
-                    self.act(action).await;
-                    if publish {
-                        self.write_index(&mut index).await;
-                    }
+                publish @ Action::Publish(_) => {
+                    self.act(publish).await;
+                    self.write_index(&mut index).await;
                 }
+                action @ (Action::Measure(_) | Action::Cache { .. }) => self.act(action).await,
                 action => {
                     self.write_index(&mut index).await;
                     self.act(action).await;

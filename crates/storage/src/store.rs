@@ -76,27 +76,32 @@ impl std::fmt::Debug for ObjectStream {
     }
 }
 
+/// What a local store has besides its `object_store` handle.
+struct Local {
+    /// The same directory without fsync, for objects that are rewritten
+    /// often and rebuilt after a crash ([`Store::put_volatile`]).
+    volatile: LocalFileSystem,
+    /// The directory (for [`Store::get_mapped`]).
+    root: std::path::PathBuf,
+}
+
 /// A handle to the configured object store. Cheap to clone. `Debug` shows
 /// the URL only (not the client and its credentials).
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<dyn ObjectStore>,
-    /// Local stores: the same directory without fsync, for objects that
-    /// are rewritten often and rebuilt after a crash ([`Store::put_volatile`]).
-    volatile: Option<Arc<dyn ObjectStore>>,
-    /// Local stores: the directory (for [`Store::get_mapped`]).
-    root: Option<std::path::PathBuf>,
+    /// Local stores only (`None` for remote ones).
+    local: Option<Arc<Local>>,
     /// The URL it was opened from, for logs (never contains credentials:
     /// URLs with any are refused).
     url: String,
-    remote: bool,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
             .field("url", &self.url)
-            .field("remote", &self.remote)
+            .field("remote", &self.is_remote())
             .finish_non_exhaustive()
     }
 }
@@ -129,10 +134,11 @@ impl Store {
                     .with_automatic_cleanup(true);
                 Ok(Store {
                     inner: Arc::new(fs),
-                    volatile: Some(Arc::new(volatile)),
-                    root: Some(dir.clone()),
+                    local: Some(Arc::new(Local {
+                        volatile,
+                        root: dir.clone(),
+                    })),
                     url: url.to_string(),
-                    remote: false,
                 })
             }
             StoreUrl::S3 { bucket, prefix } => {
@@ -149,10 +155,8 @@ impl Store {
                 };
                 Ok(Store {
                     inner,
-                    volatile: None,
-                    root: None,
+                    local: None,
                     url: url.to_string(),
-                    remote: true,
                 })
             }
         }
@@ -165,7 +169,7 @@ impl Store {
     /// True for S3-like stores (writes cross a network; [`Media`](crate::Media)
     /// spools them), false for the local filesystem.
     pub fn is_remote(&self) -> bool {
-        self.remote
+        self.local.is_none()
     }
 
     /// Checks a key to write or read: it must be in canonical form (no leading, trailing or doubled `/`, no `.`/`..`
@@ -220,12 +224,13 @@ impl Store {
         key: &str,
         parts: impl IntoIterator<Item = Bytes>,
     ) -> Result<()> {
-        let Some(volatile) = &self.volatile else {
+        let Some(local) = &self.local else {
             return self.put(key, parts).await;
         };
         let path = Self::key_path(key)?;
         let payload: PutPayload = parts.into_iter().collect();
-        volatile
+        local
+            .volatile
             .put(&path, payload)
             .await
             .map(|_| ())
@@ -250,7 +255,7 @@ impl Store {
     /// dropped, so a mapping never changes or shrinks under its readers.
     /// Blocks on the file system: call from a blocking context.
     pub fn get_mapped(&self, key: &str, max_len: u64) -> Result<Option<Bytes>> {
-        let Some(root) = &self.root else {
+        let Some(local) = &self.local else {
             return Ok(None);
         };
         Self::key_path(key)?;
@@ -260,14 +265,12 @@ impl Store {
         {
             return Ok(None);
         }
-        let backend = |e: std::io::Error| Error::Backend {
-            key: key.to_string(),
-            source: object_store::Error::Generic {
-                store: "LocalFileSystem",
-                source: Box::new(e),
-            },
+        let path = local.root.join(key);
+        let backend = |source: std::io::Error| Error::Io {
+            path: path.display().to_string(),
+            source,
         };
-        let file = match std::fs::File::open(root.join(key)) {
+        let file = match std::fs::File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(backend(e)),
@@ -284,7 +287,7 @@ impl Store {
 
     pub(crate) async fn put_payload(&self, key: &str, payload: PutPayload) -> Result<()> {
         let path = Self::key_path(key)?;
-        let result = if self.remote {
+        let result = if self.is_remote() {
             let mut attributes = Attributes::new();
             attributes.insert(Attribute::ContentType, keys::content_type(key).into());
             attributes.insert(Attribute::CacheControl, keys::cache_control(key).into());
@@ -428,7 +431,7 @@ impl Store {
             source: e,
         };
         let mut opts = PutMultipartOptions::default();
-        if self.remote {
+        if self.is_remote() {
             opts.attributes
                 .insert(Attribute::ContentType, keys::content_type(key).into());
             opts.attributes
